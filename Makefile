@@ -1,0 +1,76 @@
+# smtphook - thin wrapper around CMake presets and ctest.
+#
+#   make run            install deps, build, run smtphookd on 127.0.0.1:2525
+#   make test           install deps, build, run every test (ctest)
+#   make asan-test      all tests in an ASan/UBSan build (build-asan/)
+#   make valgrind-test  integration tests with smtphookd under valgrind (build-valgrind/)
+#   make fuzz           build the libFuzzer targets (clang) and run each FUZZ_SECONDS
+#   make clean          remove every build directory
+
+SHELL := /bin/bash
+
+CI ?=
+JOBS ?= 2
+PRESET ?= $(if $(filter true 1 yes,$(CI)),ci,default)
+TEST_ASAN ?= $(CI)
+FUZZ_SECONDS ?= 60
+LISTEN ?= 127.0.0.1:2525
+RUN_PLUGINS ?= -p sink
+CTEST_ARGS ?=
+
+.PHONY: all deps build run test asan-test valgrind-test fuzz clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build: deps
+	cmake --preset $(PRESET)
+	cmake --build --preset $(PRESET) -j$(JOBS)
+
+run: build
+	mkdir -p var/maildir
+	exec build/bin/smtphookd -l $(LISTEN) $(RUN_PLUGINS)
+
+test: build
+	ctest --test-dir build --output-on-failure -j$(JOBS) $(CTEST_ARGS)
+ifneq ($(filter true 1 yes,$(TEST_ASAN)),)
+	$(MAKE) asan-test
+endif
+
+asan-test: deps
+	cmake --preset asan
+	cmake --build --preset asan -j$(JOBS)
+	ctest --test-dir build-asan --output-on-failure -j$(JOBS) $(CTEST_ARGS)
+
+valgrind-test: deps
+	@scripts/deps.sh valgrind
+	cmake --preset valgrind
+	cmake --build --preset valgrind -j$(JOBS)
+	ctest --test-dir build-valgrind --output-on-failure -j$(JOBS) -L integration $(CTEST_ARGS)
+
+fuzz: deps
+	@scripts/deps.sh clang libclang-rt-14-dev
+	cmake --preset fuzz
+	cmake --build --preset fuzz -j$(JOBS)
+	@set -e; shopt -s nullglob; ran=0; \
+	for f in build-fuzz/fuzz/fuzz_*; do \
+		[ -x "$$f" ] || continue; \
+		n=$${f##*/fuzz_}; \
+		seeds=""; \
+		for c in tests/fuzz/corpus/fuzz_$$n tests/fuzz/corpus/$$n; do \
+			[ -d "$$c" ] && seeds="$$seeds $$c"; \
+		done; \
+		dict=""; [ -f tests/fuzz/fuzz_$$n.dict ] && dict="-dict=tests/fuzz/fuzz_$$n.dict"; \
+		mkdir -p build-fuzz/corpus/$$n build-fuzz/artifacts; \
+		echo "== fuzz_$$n for $(FUZZ_SECONDS)s (new inputs: build-fuzz/corpus/$$n)"; \
+		"$$f" -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$dict \
+			-artifact_prefix=build-fuzz/artifacts/$$n- \
+			build-fuzz/corpus/$$n $$seeds; \
+		ran=$$((ran + 1)); \
+	done; \
+	echo "fuzz: $$ran target(s) ran"
+
+clean:
+	rm -rf build build-*

@@ -1,0 +1,222 @@
+/*
+ * conn.c - the session's non-blocking socket I/O
+ *
+ * Owns the input and output buffers and the read, write and idle
+ * watchers.  Watcher interest is derived from buffer state after every
+ * event (conn_update_watchers), so a full input buffer, a backlog of
+ * replies, or a closing session stops reading by itself.  Buffers exist
+ * only while they hold data (the input buffer also for the whole body),
+ * which keeps an idle connection down to its struct.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "server.h"
+#include "session.h"
+
+/* conn_read_cb - read what the socket has, then process it */
+static void
+conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct session *s = w->data;
+	ssize_t n;
+
+	(void)loop, (void)revents;
+	s->in_event = 1;
+	if (s->in == NULL) {
+		if ((s->in = malloc(SESSION_INBUF)) == NULL) {
+			log_msg(LOG_ERROR, "session %s: out of memory", s->id_str);
+			session_reply(s, 421, "4.3.0", "%s Out of memory, closing",
+			    s->info.hostname);
+			session_close(s, "oom");
+			session_event_end(s);
+			return;
+		}
+		s->in_start = s->in_end = 0;
+	}
+	if (s->in_start > 0 && !s->run.active && !s->body.busy) {
+		/* Slide the unprocessed tail to the front; while a walk is in
+		 * progress the chunk it is looking at must not move. */
+		memmove(s->in, s->in + s->in_start, s->in_end - s->in_start);
+		s->in_end -= s->in_start;
+		s->in_start = 0;
+	}
+	if (s->in_end == SESSION_INBUF) {
+		session_event_end(s);
+		return;
+	}
+	n = recv(s->fd, s->in + s->in_end, SESSION_INBUF - s->in_end, 0);
+	if (n > 0) {
+		s->in_end += (size_t)n;
+		s->last_activity = ev_now(s->srv->loop);
+		if (!s->greeted)
+			s->early_talker = s->info.early_talker = 1;
+		session_process(s);
+	} else if (n == 0) {
+		s->eof = 1;
+		if (s->close_reason == NULL)
+			s->close_reason = "client closed";
+		session_process(s);
+	} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+		s->dead = 1;
+		if (s->close_reason == NULL)
+			s->close_reason = "read error";
+	}
+	session_event_end(s);
+}
+
+/* conn_write_cb - the socket can take more of the replies */
+static void
+conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct session *s = w->data;
+
+	(void)loop, (void)revents;
+	s->in_event = 1;
+	if (conn_flush(s) == 0)
+		session_process(s);
+	session_event_end(s);
+}
+
+/* conn_idle_cb - lazily re-armed idle timer (ev.pod, timer method 3) */
+static void
+conn_idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct session *s = w->data;
+	double timeout = s->srv->cfg->timeout;
+	double left = s->last_activity + timeout - ev_now(loop);
+
+	(void)revents;
+	if (left > 0.001 || s->pend.waiting) {
+		/* Activity since, or we are the slow one (a plugin's own
+		 * timeout covers that). */
+		w->repeat = left > 0.001 ? left : timeout;
+		ev_timer_again(loop, w);
+		return;
+	}
+	s->in_event = 1;
+	if (s->state == SESSION_CLOSING) {
+		/* The client does not read our final reply. */
+		s->dead = 1;
+	} else {
+		session_reply(s, 421, "4.4.2", "%s Timeout, closing connection",
+		    s->info.hostname);
+		session_close(s, "timeout");
+	}
+	session_event_end(s);
+}
+
+/* conn_start - make the socket non-blocking and start watching it */
+void
+conn_start(struct session *s)
+{
+	struct ev_loop *loop = s->srv->loop;
+
+	ev_io_init(&s->rio, conn_read_cb, s->fd, EV_READ);
+	s->rio.data = s;
+	ev_io_init(&s->wio, conn_write_cb, s->fd, EV_WRITE);
+	s->wio.data = s;
+	ev_init(&s->idle, conn_idle_cb);
+	s->idle.data = s;
+	s->idle.repeat = s->srv->cfg->timeout;
+	s->last_activity = ev_now(loop);
+	ev_timer_again(loop, &s->idle);
+}
+
+/* conn_start_idle - (re)start the idle timer as the idle timer */
+void
+conn_start_idle(struct session *s)
+{
+	ev_set_cb(&s->idle, conn_idle_cb);
+	s->idle.repeat = s->srv->cfg->timeout;
+	s->last_activity = ev_now(s->srv->loop);
+	ev_timer_again(s->srv->loop, &s->idle);
+}
+
+/* conn_out_reserve - room for n more output octets; 0 or -1 */
+int
+conn_out_reserve(struct session *s, size_t n)
+{
+	size_t need = s->out_len + n, ncap;
+	char *p;
+
+	if (need <= s->out_cap)
+		return 0;
+	ncap = s->out_cap ? s->out_cap : 1024;
+	while (ncap < need)
+		ncap *= 2;
+	if ((p = realloc(s->out, ncap)) == NULL)
+		return -1;
+	s->out = p;
+	s->out_cap = ncap;
+	return 0;
+}
+
+/*
+ * conn_flush - write queued replies; one write(2) per batch of replies.
+ * Returns 0 when everything was sent, 1 when some is left, -1 on error
+ * (the session is then dead).
+ */
+int
+conn_flush(struct session *s)
+{
+	while (s->out_sent < s->out_len) {
+		ssize_t n = send(s->fd, s->out + s->out_sent,
+		    s->out_len - s->out_sent, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 1;
+			s->dead = 1;
+			if (s->close_reason == NULL)
+				s->close_reason = "write error";
+			return -1;
+		}
+		s->out_sent += (size_t)n;
+	}
+	/* Drained: give the buffer back; idle sessions keep none. */
+	free(s->out);
+	s->out = NULL;
+	s->out_len = s->out_sent = s->out_cap = 0;
+	if (s->close_after_flush)
+		s->dead = 1;
+	return 0;
+}
+
+/* conn_update_watchers - derive read/write interest from buffer state */
+void
+conn_update_watchers(struct session *s)
+{
+	struct ev_loop *loop = s->srv->loop;
+	int want_write = s->out_sent < s->out_len;
+	int room = s->in == NULL || s->in_end < SESSION_INBUF ||
+	    (s->in_start > 0 && !s->run.active && !s->body.busy);
+	int want_read = !s->dead && !s->eof && !s->close_after_flush && room &&
+	    s->out_len - s->out_sent < SESSION_OUTBUF_HIGH;
+
+	if (want_read && !ev_is_active(&s->rio))
+		ev_io_start(loop, &s->rio);
+	else if (!want_read && ev_is_active(&s->rio))
+		ev_io_stop(loop, &s->rio);
+	if (want_write && !ev_is_active(&s->wio))
+		ev_io_start(loop, &s->wio);
+	else if (!want_write && ev_is_active(&s->wio))
+		ev_io_stop(loop, &s->wio);
+}
+
+/* conn_release_buffers - free an empty input buffer between commands */
+void
+conn_release_buffers(struct session *s)
+{
+	if (s->in != NULL && s->in_start == s->in_end && !s->run.active &&
+	    !s->body.busy && s->state != SESSION_BODY) {
+		free(s->in);
+		s->in = NULL;
+		s->in_start = s->in_end = 0;
+	}
+}

@@ -1,0 +1,287 @@
+/*
+ * host_api.c - the services plugins call (the sh_host_api table)
+ *
+ * Every function takes the sh_ctx of the hook call it is made from (see
+ * host_ctx in host_api.h), except resume, which takes a token.  Misuse
+ * (a reply in a notification, a token outside a verdict hook) is logged
+ * and ignored rather than trusted.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chain.h"
+#include "host_api.h"
+#include "log.h"
+#include "server.h"
+#include "session.h"
+
+#define HOST(ctx) ((struct host_ctx *)(void *)(ctx))
+
+void
+host_ctx_init(struct host_ctx *c, struct server *srv, struct plugin *p,
+    struct session *s, const char *hook_name)
+{
+	memset(c, 0, sizeof(*c));
+	c->pub.api = &host_api_table;
+	c->srv = srv;
+	c->plugin = p;
+	c->s = s;
+	c->hook_name = hook_name;
+}
+
+static void
+api_reply(sh_ctx *ctx, int code, const char *enhanced, const char *fmt, va_list ap)
+{
+	struct host_ctx *c = HOST(ctx);
+	char text[REPLY_TEXT_MAX + 1];
+
+	if (c->reply == NULL) {
+		log_msg(LOG_WARN, "plugin %s: sh_reply() in %s ignored (no verdict "
+		    "to reply to)", c->plugin->name, c->hook_name);
+		return;
+	}
+	vsnprintf(text, sizeof(text), fmt != NULL ? fmt : "", ap);
+	chain_set_reply(c->reply, c->plugin->name, code, enhanced, text);
+}
+
+static void
+api_log(sh_ctx *ctx, sh_log_level level, const char *fmt, va_list ap)
+{
+	struct host_ctx *c = HOST(ctx);
+	char msg[LOG_LINE_MAX], esc[LOG_LINE_MAX];
+	enum log_level l = level == SH_LOG_DEBUG ? LOG_DEBUG :
+	    level == SH_LOG_INFO ? LOG_INFO : level == SH_LOG_WARN ? LOG_WARN :
+	    LOG_ERROR;
+	int n;
+
+	if (!log_enabled(l))
+		return;
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (n < 0)
+		return;
+	log_escape(esc, sizeof(esc), msg, strnlen(msg, sizeof(msg)));
+	if (c->s != NULL)
+		log_msg(l, "session %s: plugin %s: %s", c->s->id_str,
+		    c->plugin->name, esc);
+	else
+		log_msg(l, "plugin %s: %s", c->plugin->name, esc);
+}
+
+static void
+api_error(sh_ctx *ctx, const char *fmt, va_list ap)
+{
+	struct host_ctx *c = HOST(ctx);
+
+	if (c->error != NULL) {
+		vsnprintf(c->error, c->errsize, fmt, ap);
+		return;
+	}
+	api_log(ctx, SH_LOG_ERROR, fmt, ap);
+}
+
+static const sh_session_info *
+api_session(sh_ctx *ctx)
+{
+	struct session *s = HOST(ctx)->s;
+
+	return s != NULL ? &s->info : NULL;
+}
+
+static const sh_tx_info *
+api_tx(sh_ctx *ctx)
+{
+	struct session *s = HOST(ctx)->s;
+	struct tx *tx;
+
+	if (s == NULL || (tx = s->tx) == NULL || tx->sender == NULL)
+		return NULL;
+	/* The view is refreshed on demand; the fields change as we go. */
+	tx->info.rcpts = (const sh_address *const *)tx->rcpts;
+	tx->info.nrcpts = tx->nrcpts;
+	tx->info.sender = tx->sender;
+	tx->info.body_size = tx->body_size;
+	tx->info.in_body = tx->in_body;
+	tx->info.in_headers = tx->in_headers;
+	tx->info.bdat = tx->bdat;
+	return &tx->info;
+}
+
+static int
+api_tx_header(sh_ctx *ctx, size_t index, const char **name, const char **value)
+{
+	struct session *s = HOST(ctx)->s;
+
+	if (s == NULL || s->tx == NULL || index >= s->tx->nhdr)
+		return -1;
+	*name = s->tx->hdr_store + s->tx->hdr_idx[index].name;
+	*value = s->tx->hdr_store + s->tx->hdr_idx[index].value;
+	return 0;
+}
+
+static size_t
+api_tx_trace(sh_ctx *ctx, const char **text)
+{
+	struct session *s = HOST(ctx)->s;
+
+	if (s == NULL || s->tx == NULL || s->tx->trace == NULL) {
+		*text = "";
+		return 0;
+	}
+	*text = s->tx->trace;
+	return s->tx->trace_len;
+}
+
+static int
+api_add_header(sh_ctx *ctx, const char *name, const char *value)
+{
+	struct host_ctx *c = HOST(ctx);
+
+	if (c->s == NULL || c->s->tx == NULL || !c->s->tx->in_body) {
+		log_msg(LOG_WARN, "plugin %s: sh_add_header() in %s ignored "
+		    "(only while a message is received)", c->plugin->name,
+		    c->hook_name);
+		return -1;
+	}
+	return tx_add_header(c->s->tx, name, value);
+}
+
+static void *
+api_plugin_get(sh_ctx *ctx)
+{
+	return HOST(ctx)->plugin->data;
+}
+
+static void
+api_plugin_set(sh_ctx *ctx, void *data)
+{
+	HOST(ctx)->plugin->data = data;
+}
+
+static void *
+api_conn_get(sh_ctx *ctx)
+{
+	struct host_ctx *c = HOST(ctx);
+
+	return c->s != NULL ? c->s->slots[c->plugin->index].data : NULL;
+}
+
+/* slot_replace - store new private data, destroying what it replaces */
+static void
+slot_replace(void **data, sh_free_fn *destroy, void *nd, sh_free_fn nf)
+{
+	void *old = *data;
+	sh_free_fn of = *destroy;
+
+	*data = nd;
+	*destroy = nf;
+	if (old != NULL && old != nd && of != NULL)
+		of(old);
+}
+
+static void
+api_conn_set(sh_ctx *ctx, void *data, sh_free_fn destroy)
+{
+	struct host_ctx *c = HOST(ctx);
+	struct conn_slot *slot;
+
+	if (c->s == NULL) {
+		log_msg(LOG_WARN, "plugin %s: sh_conn_set() outside a connection",
+		    c->plugin->name);
+		return;
+	}
+	slot = &c->s->slots[c->plugin->index];
+	slot_replace(&slot->data, &slot->destroy, data, destroy);
+}
+
+static void *
+api_tx_get(sh_ctx *ctx)
+{
+	struct host_ctx *c = HOST(ctx);
+
+	if (c->s == NULL || c->s->tx == NULL)
+		return NULL;
+	return c->s->tx->slots[c->plugin->index].data;
+}
+
+static void
+api_tx_set(sh_ctx *ctx, void *data, sh_free_fn destroy)
+{
+	struct host_ctx *c = HOST(ctx);
+	struct tx_slot *slot;
+
+	if (c->s == NULL || c->s->tx == NULL) {
+		log_msg(LOG_WARN, "plugin %s: sh_tx_set() outside a transaction",
+		    c->plugin->name);
+		if (data != NULL && destroy != NULL)
+			destroy(data);
+		return;
+	}
+	slot = &c->s->tx->slots[c->plugin->index];
+	slot_replace(&slot->data, &slot->destroy, data, destroy);
+}
+
+static sh_pending
+api_pend(sh_ctx *ctx, sh_cancel_fn cancel, void *arg)
+{
+	struct host_ctx *c = HOST(ctx);
+
+	if (c->s == NULL || !c->verdict_hook) {
+		log_msg(LOG_ERROR, "plugin %s: sh_pend() in %s: only verdict hooks "
+		    "may pend", c->plugin->name, c->hook_name);
+		return (sh_pending){ .api = &host_api_table };
+	}
+	return chain_pend(c->s, c->plugin->index, cancel, arg);
+}
+
+static int
+api_resume(sh_pending p, sh_verdict verdict, int code, const char *enhanced,
+    const char *text)
+{
+	if (p.host_ == NULL)
+		return -1;
+	return chain_resume(p.host_, p, verdict, code, enhanced, text);
+}
+
+static struct ev_loop *
+api_loop(sh_ctx *ctx)
+{
+	return HOST(ctx)->srv->loop;
+}
+
+static int
+api_pool_submit(sh_ctx *ctx, void (*work)(void *), void (*done)(void *), void *arg)
+{
+	return workpool_submit(&HOST(ctx)->srv->pool, work, done, arg);
+}
+
+static const char *
+api_hook_name(sh_ctx *ctx)
+{
+	return HOST(ctx)->hook_name;
+}
+
+const sh_host_api host_api_table = {
+	.size = sizeof(sh_host_api),
+	.abi_major = SH_ABI_MAJOR,
+	.abi_minor = SH_ABI_MINOR,
+	.reply = api_reply,
+	.log = api_log,
+	.error = api_error,
+	.session = api_session,
+	.tx = api_tx,
+	.tx_header = api_tx_header,
+	.tx_trace = api_tx_trace,
+	.add_header = api_add_header,
+	.plugin_get = api_plugin_get,
+	.plugin_set = api_plugin_set,
+	.conn_get = api_conn_get,
+	.conn_set = api_conn_set,
+	.tx_get = api_tx_get,
+	.tx_set = api_tx_set,
+	.pend = api_pend,
+	.resume = api_resume,
+	.loop = api_loop,
+	.pool_submit = api_pool_submit,
+	.hook_name = api_hook_name,
+};

@@ -1,0 +1,35 @@
+/*
+ * log.h - one-line logging with severities (Postfix util/msg.c style)
+ *
+ * info/warn/error go to stderr as one line each; fatal() is for start-up
+ * and configuration errors (exit 2); panic() is for bugs (abort).  Text
+ * from clients must go through log_escape() first: it is escaped and cut,
+ * so a client can neither inject log lines nor write megabyte lines.
+ */
+#ifndef LOG_H
+#define LOG_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
+
+/* The settings are chosen once at start-up, before the loop runs. */
+void log_setup(enum log_format format, int verbose);
+void log_msg(enum log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void log_vmsg(enum log_level level, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+void log_fatal(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+void log_panic(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+int log_enabled(enum log_level level);
+
+/* log_escape - printable copy of client text, cut at outsize-1 octets. */
+size_t log_escape(char *out, size_t outsize, const char *in, size_t len);
+
+#define LOG_LINE_MAX 1024
+
+#endif

@@ -1,0 +1,259 @@
+/*
+ * plugin.c - load and check plugins
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "plugin.h"
+#include "util.h"
+
+#ifndef SMTPHOOK_PLUGIN_LIBDIR
+#define SMTPHOOK_PLUGIN_LIBDIR "/usr/local/lib/smtphook"
+#endif
+
+/* The descriptor prefix every ABI version has: up to and incl. arg_keys. */
+#define PLUGIN_MIN_SIZE (offsetof(sh_plugin, arg_keys) + sizeof(void *))
+
+/*
+ * plugin_search_dirs - the directories where a bare NAME is looked up:
+ * --plugin-dir alone when given; else the build tree next to the
+ * executable (build/bin/../plugins) and the installed library directory.
+ */
+void
+plugin_search_dirs(const char *plugin_dir, const char **dirs, size_t *ndirs,
+    char *selfdir, size_t selfsize)
+{
+	ssize_t n;
+
+	*ndirs = 0;
+	if (plugin_dir != NULL) {
+		dirs[(*ndirs)++] = plugin_dir;
+		return;
+	}
+	n = readlink("/proc/self/exe", selfdir, selfsize - 1);
+	if (n > 0) {
+		char *slash;
+
+		selfdir[n] = '\0';
+		if ((slash = strrchr(selfdir, '/')) != NULL) {
+			*slash = '\0';
+			if (strlen(selfdir) + sizeof("/../plugins") < selfsize) {
+				strcat(selfdir, "/../plugins");
+				dirs[(*ndirs)++] = selfdir;
+			}
+		}
+	}
+	dirs[(*ndirs)++] = SMTPHOOK_PLUGIN_LIBDIR;
+}
+
+/* plugin_resolve - path of the .so for a PATH-or-NAME */
+static int
+plugin_resolve(const char *what, const char *plugin_dir, char *path,
+    size_t pathsize, char *errbuf, size_t errsize)
+{
+	const char *dirs[4];
+	char selfdir[PATH_MAX];
+	size_t ndirs, i;
+	struct stat st;
+
+	if (strchr(what, '/') != NULL) {
+		if ((size_t)snprintf(path, pathsize, "%s", what) >= pathsize) {
+			snprintf(errbuf, errsize, "path too long");
+			return -1;
+		}
+		if (stat(path, &st) < 0) {
+			snprintf(errbuf, errsize, "%s: %s", path, strerror(errno));
+			return -1;
+		}
+		return 0;
+	}
+	for (i = 0; what[i] != '\0'; i++)
+		if (!((what[i] >= 'a' && what[i] <= 'z') || (what[i] >= 'A' &&
+		    what[i] <= 'Z') || (what[i] >= '0' && what[i] <= '9') ||
+		    what[i] == '_' || what[i] == '-' || what[i] == '.')) {
+			snprintf(errbuf, errsize, "bad plugin name");
+			return -1;
+		}
+	plugin_search_dirs(plugin_dir, dirs, &ndirs, selfdir, sizeof(selfdir));
+	for (i = 0; i < ndirs; i++) {
+		const char *suffix = strstr(what, ".so") != NULL ? "" : ".so";
+		if ((size_t)snprintf(path, pathsize, "%s/%s%s", dirs[i], what,
+		    suffix) >= pathsize)
+			continue;
+		if (stat(path, &st) == 0)
+			return 0;
+	}
+	snprintf(errbuf, errsize, "no such plugin (looked in %s%s%s)", dirs[0],
+	    ndirs > 1 ? " and " : "", ndirs > 1 ? dirs[1] : "");
+	return -1;
+}
+
+/* key_allowed - is key in the plugin's declared keys? */
+static int
+key_allowed(const sh_plugin *d, const char *key)
+{
+	const char *const *k;
+
+	if (d->arg_keys == NULL)
+		return 0;
+	for (k = d->arg_keys; *k != NULL; k++)
+		if (strcmp(*k, key) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * plugin_parse_args - split "k=v,k=v" in place into p->args, taking out
+ * the reserved keys.  Values may not contain ','; lists inside a value
+ * are ';'-separated (SPEC §5).
+ */
+static int
+plugin_parse_args(struct plugin *p, char *text, char *errbuf, size_t errsize)
+{
+	size_t n = 1, i;
+	char *item, *save = NULL;
+
+	for (i = 0; text[i] != '\0'; i++)
+		n += text[i] == ',';
+	if ((p->args = calloc(n, sizeof(*p->args))) == NULL) {
+		snprintf(errbuf, errsize, "out of memory");
+		return -1;
+	}
+	for (item = strtok_r(text, ",", &save); item != NULL;
+	    item = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(item, '=');
+
+		if (eq == NULL || eq == item) {
+			snprintf(errbuf, errsize, "argument '%s' is not key=value", item);
+			return -1;
+		}
+		*eq = '\0';
+		for (i = 0; i < p->nargs; i++)
+			if (strcmp(p->args[i].key, item) == 0) {
+				snprintf(errbuf, errsize, "argument '%s' given twice", item);
+				return -1;
+			}
+		if (strcmp(item, "timeout") == 0) {
+			if (parse_seconds(eq + 1, &p->timeout) < 0) {
+				snprintf(errbuf, errsize,
+				    "timeout=%s: expected seconds (0 < t <= 86400)", eq + 1);
+				return -1;
+			}
+			continue;
+		}
+		if (strcmp(item, "on_timeout") == 0) {
+			if (strcmp(eq + 1, "tempfail") == 0)
+				p->on_timeout = SH_TEMPFAIL;
+			else if (strcmp(eq + 1, "continue") == 0)
+				p->on_timeout = SH_CONTINUE;
+			else if (strcmp(eq + 1, "reject") == 0)
+				p->on_timeout = SH_REJECT;
+			else {
+				snprintf(errbuf, errsize,
+				    "on_timeout=%s: expected tempfail, continue or reject", eq + 1);
+				return -1;
+			}
+			continue;
+		}
+		if (!key_allowed(p->desc, item)) {
+			snprintf(errbuf, errsize, "unknown argument '%s'", item);
+			return -1;
+		}
+		p->args[p->nargs].key = item;
+		p->args[p->nargs].value = eq + 1;
+		p->nargs++;
+	}
+	return 0;
+}
+
+int
+plugin_load(struct plugin *p, const char *spec, const char *plugin_dir,
+    char *errbuf, size_t errsize)
+{
+	char what[PATH_MAX], path[PATH_MAX];
+	const char *colon, *slash, *base;
+	size_t wl;
+	const sh_plugin *d;
+
+	memset(p, 0, sizeof(*p));
+	p->timeout = 30;
+	p->on_timeout = SH_TEMPFAIL;
+	/* The arguments start at the first ':' after the last '/'. */
+	slash = strrchr(spec, '/');
+	colon = strchr(slash != NULL ? slash : spec, ':');
+	wl = colon != NULL ? (size_t)(colon - spec) : strlen(spec);
+	if (wl == 0 || wl >= sizeof(what)) {
+		snprintf(errbuf, errsize, "empty or overlong plugin name");
+		return -1;
+	}
+	memcpy(what, spec, wl);
+	what[wl] = '\0';
+	if (plugin_resolve(what, plugin_dir, path, sizeof(path), errbuf, errsize) < 0)
+		return -1;
+	if ((p->path = strdup(path)) == NULL) {
+		snprintf(errbuf, errsize, "out of memory");
+		return -1;
+	}
+	p->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (p->dl == NULL) {
+		snprintf(errbuf, errsize, "%s: not a loadable plugin: %s", path, dlerror());
+		goto fail;
+	}
+	d = dlsym(p->dl, SH_PLUGIN_SYMBOL);
+	if (d == NULL) {
+		snprintf(errbuf, errsize,
+		    "%s: not an smtphook plugin (does not export %s)", path,
+		    SH_PLUGIN_SYMBOL);
+		goto fail;
+	}
+	if (d->abi_major != SH_ABI_MAJOR) {
+		snprintf(errbuf, errsize, "%s: built for plugin ABI %u.%u, host is %u.%u",
+		    path, d->abi_major, d->abi_minor, SH_ABI_MAJOR, SH_ABI_MINOR);
+		goto fail;
+	}
+	if (d->struct_size < PLUGIN_MIN_SIZE) {
+		snprintf(errbuf, errsize, "%s: plugin descriptor too small (%u octets)",
+		    path, d->struct_size);
+		goto fail;
+	}
+	p->desc = d;
+	base = strrchr(what, '/') != NULL ? strrchr(what, '/') + 1 : what;
+	p->name = strdup(d->name != NULL && d->name[0] != '\0' ? d->name : base);
+	if (p->name == NULL) {
+		snprintf(errbuf, errsize, "out of memory");
+		goto fail;
+	}
+	if ((p->argbuf = strdup(colon != NULL ? colon + 1 : "")) == NULL) {
+		snprintf(errbuf, errsize, "out of memory");
+		goto fail;
+	}
+	if (plugin_parse_args(p, p->argbuf, errbuf, errsize) < 0) {
+		/* Say which plugin the argument belongs to. */
+		char reason[512];
+		snprintf(reason, sizeof(reason), "%s", errbuf);
+		snprintf(errbuf, errsize, "%s: %s", p->name, reason);
+		goto fail;
+	}
+	return 0;
+fail:
+	plugin_unload(p);
+	return -1;
+}
+
+void
+plugin_unload(struct plugin *p)
+{
+	if (p->dl != NULL && getenv("SMTPHOOK_NO_DLCLOSE") == NULL)
+		dlclose(p->dl);
+	free(p->path);
+	free(p->name);
+	free(p->argbuf);
+	free(p->args);
+	memset(p, 0, sizeof(*p));
+}

@@ -1,0 +1,50 @@
+/*
+ * plugin.h - the plugin loader
+ *
+ * Turns "-p PATH-or-NAME[:key=value,...]" into a loaded, checked plugin:
+ * name lookup in the plugin directory, dlopen(RTLD_NOW | RTLD_LOCAL), the
+ * ABI check of the exported descriptor, argument keys checked against the
+ * ones the plugin declares, and the host-reserved keys timeout= and
+ * on_timeout=.  Plugins are initialised in chain order and finalised in
+ * reverse; they are dlclose()d only at exit (never while anything of
+ * theirs may still run), and not at all with SMTPHOOK_NO_DLCLOSE set, so
+ * valgrind keeps their symbols.
+ */
+#ifndef PLUGIN_H
+#define PLUGIN_H
+
+#include <stddef.h>
+
+#include "smtphook.h"
+
+struct plugin {
+	const sh_plugin *desc;
+	void *dl;
+	size_t index;			/* position in the chain */
+	char *name;			/* descriptor name, or file stem */
+	char *path;
+	char *argbuf;			/* storage of args[] strings */
+	sh_arg *args;
+	size_t nargs;
+	double timeout;			/* seconds a PENDING verdict may take */
+	sh_verdict on_timeout;		/* CONTINUE, REJECT or TEMPFAIL */
+	void *data;			/* sh_plugin_set() */
+	int initialised;
+};
+
+/* plugin_hook - a hook member, or NULL when beyond the plugin's struct */
+#define plugin_hook(p, member)						\
+	((offsetof(sh_plugin, member) + sizeof((p)->desc->member) <=	\
+	    (p)->desc->struct_size) ? (p)->desc->member : NULL)
+
+/* plugin_load - load one -p SPEC; 0, or -1 with a one-line *error_r
+ * (static or in errbuf). */
+int plugin_load(struct plugin *p, const char *spec, const char *plugin_dir,
+    char *errbuf, size_t errsize);
+/* plugin_unload - release what plugin_load took (after fini). */
+void plugin_unload(struct plugin *p);
+/* plugin_default_dir - where NAME.so is looked for without --plugin-dir */
+void plugin_search_dirs(const char *plugin_dir, const char **dirs, size_t *ndirs,
+    char *selfdir, size_t selfsize);
+
+#endif

@@ -1,0 +1,72 @@
+/*
+ * server.h - the one top-level context
+ *
+ * struct server owns everything that lives longer than a connection: the
+ * configuration, the libev loop (its userdata points back here), the
+ * listeners, the loaded plugins, the work pool, the session table (by id,
+ * for resuming pending verdicts), per-address connection counts and the
+ * statistics.  There is no other mutable global state in the daemon.
+ */
+#ifndef SERVER_H
+#define SERVER_H
+
+#include <ev.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "plugin.h"
+#include "util.h"
+#include "workpool.h"
+
+struct session;
+
+struct listener {
+	ev_io io;
+	int fd;
+	struct server *srv;
+	char text[80];
+};
+
+struct server {
+	struct config *cfg;
+	struct ev_loop *loop;
+	struct listener listeners[CONFIG_MAX_LISTEN];
+	size_t nlisteners;
+	int reserve_fd;			/* spare fd for EMFILE (ev.pod) */
+	ev_timer accept_backoff;	/* re-enable accepting after EMFILE */
+
+	struct plugin *plugins;
+	size_t nplugins;
+	struct workpool pool;
+
+	struct u64map sessions;		/* id -> struct session * */
+	struct addrcount per_ip;
+	struct session *session_list;	/* all live sessions (for shutdown) */
+	size_t nsessions;
+	uint64_t next_session_id;
+	uint64_t next_generation;	/* of pending-verdict tokens */
+	uint64_t id_salt;		/* makes transaction ids unique per run */
+
+	ev_signal sigterm, sigint;
+	ev_timer shutdown_timer;
+	int shutting_down;
+
+	struct {
+		uint64_t connections, messages, rejected_connections;
+	} stats;
+};
+
+/* server_init - loop, plugins (init in order), listeners; 0 or -1 with a
+ * one-line error in errbuf (the caller exits 2) */
+int server_init(struct server *srv, struct config *cfg, char *errbuf,
+    size_t errsize);
+/* server_run - serve until a signal asked for shutdown and all is done */
+void server_run(struct server *srv);
+/* server_destroy - fini plugins in reverse, close and free everything */
+void server_destroy(struct server *srv);
+/* server_plugins_fini - call fini of every initialised plugin, reverse */
+void server_plugins_fini(struct server *srv);
+/* server_maybe_finish - during shutdown, stop the loop once idle */
+void server_maybe_finish(struct server *srv);
+
+#endif

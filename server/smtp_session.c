@@ -1,0 +1,1261 @@
+/*
+ * smtp_session.c - THE SMTP state machine (RFC 5321, 1869, 2920, 3463)
+ *
+ * One table maps each verb to the states it is allowed in and to its
+ * handler.  A handler first checks syntax and sequence and replies at once
+ * when they fail; only then does it ask the plugin chain, and the chain's
+ * done callback (a *_done function) applies the side effects: state
+ * changes, the envelope, the reply.  Commands are processed one at a time
+ * from the input buffer (PIPELINING, RFC 2920), replies are queued in
+ * order and flushed in one write when the buffer is drained or the
+ * session has to wait.  While the chain waits for a PENDING verdict the
+ * session processes nothing.
+ *
+ * The body is decoded in place in the input buffer (dot-unstuffing only
+ * removes bytes), split into header fields, and handed to the chain as
+ * slices of that buffer: no copy on the way (except with
+ * --bare-lf=normalize, which may add bytes and so decodes into a scratch
+ * buffer).
+ *
+ * A session is freed in one place only: session_event_end(), at the end
+ * of the event callback that found it dead.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chain.h"
+#include "host_api.h"
+#include "log.h"
+#include "server.h"
+#include "session.h"
+
+enum step { STEP_CONTINUE, STEP_NEED_INPUT, STEP_WAIT };
+
+#define ST(x) (1u << (x))
+#define ST_ANY_CMD (ST(SESSION_INIT) | ST(SESSION_READY) | ST(SESSION_MAIL) | \
+	ST(SESSION_RCPT))
+#define ST_HELOED (ST(SESSION_READY) | ST(SESSION_MAIL) | ST(SESSION_RCPT))
+
+/* Command flags */
+#define CMD_NO_ARGS 0x1		/* an argument is a syntax error */
+#define CMD_NEED_ARGS 0x2	/* a missing argument is a syntax error */
+
+typedef void (*cmd_handler)(struct session *s, const char *args, size_t len);
+
+struct smtp_command {
+	unsigned states;	/* where the verb is in sequence */
+	unsigned flags;
+	const char *syntax;	/* for 501 replies */
+	const char *sequence;	/* for 503 replies */
+	cmd_handler handler;
+};
+
+static void cmd_helo(struct session *, const char *, size_t);
+static void cmd_ehlo(struct session *, const char *, size_t);
+static void cmd_mail(struct session *, const char *, size_t);
+static void cmd_rcpt(struct session *, const char *, size_t);
+static void cmd_data(struct session *, const char *, size_t);
+static void cmd_rset(struct session *, const char *, size_t);
+static void cmd_noop(struct session *, const char *, size_t);
+static void cmd_quit(struct session *, const char *, size_t);
+static void cmd_vrfy(struct session *, const char *, size_t);
+static void cmd_expn(struct session *, const char *, size_t);
+static void cmd_help(struct session *, const char *, size_t);
+static void cmd_not_implemented(struct session *, const char *, size_t);
+
+/* THE command table: one row per verb. */
+static const struct smtp_command commands[SMTP_VERB_COUNT] = {
+	[SMTP_VERB_HELO] = { ST_ANY_CMD, CMD_NEED_ARGS, "HELO hostname", NULL, cmd_helo },
+	[SMTP_VERB_EHLO] = { ST_ANY_CMD, CMD_NEED_ARGS, "EHLO hostname", NULL, cmd_ehlo },
+	[SMTP_VERB_MAIL] = { ST(SESSION_READY), CMD_NEED_ARGS, "MAIL FROM:<address>",
+		NULL, cmd_mail },
+	[SMTP_VERB_RCPT] = { ST(SESSION_MAIL) | ST(SESSION_RCPT), CMD_NEED_ARGS,
+		"RCPT TO:<address>", "Need MAIL before RCPT", cmd_rcpt },
+	[SMTP_VERB_DATA] = { ST(SESSION_RCPT), CMD_NO_ARGS, "DATA", NULL, cmd_data },
+	[SMTP_VERB_BDAT] = { ST_ANY_CMD, 0, NULL, NULL, cmd_not_implemented },
+	[SMTP_VERB_RSET] = { ST_ANY_CMD, CMD_NO_ARGS, "RSET", NULL, cmd_rset },
+	[SMTP_VERB_NOOP] = { ST_ANY_CMD, 0, NULL, NULL, cmd_noop },
+	[SMTP_VERB_QUIT] = { ST_ANY_CMD, CMD_NO_ARGS, "QUIT", NULL, cmd_quit },
+	[SMTP_VERB_VRFY] = { ST_ANY_CMD, CMD_NEED_ARGS, "VRFY address", NULL, cmd_vrfy },
+	[SMTP_VERB_EXPN] = { ST_ANY_CMD, CMD_NEED_ARGS, "EXPN list", NULL, cmd_expn },
+	[SMTP_VERB_HELP] = { ST_ANY_CMD, 0, NULL, NULL, cmd_help },
+	[SMTP_VERB_STARTTLS] = { ST_ANY_CMD, 0, NULL, NULL, cmd_not_implemented },
+	[SMTP_VERB_AUTH] = { ST_ANY_CMD, 0, NULL, NULL, cmd_not_implemented },
+};
+
+static const char *const state_names[] = {
+	"connect", "init", "ready", "mail", "rcpt", "body", "closing",
+};
+
+/* session_enter - the one place the state changes (trace-logged) */
+static void
+session_enter(struct session *s, enum session_state st)
+{
+	if (s->state != st && log_enabled(LOG_DEBUG))
+		log_msg(LOG_DEBUG, "session %s: %s -> %s", s->id_str,
+		    state_names[s->state], state_names[st]);
+	s->state = st;
+}
+
+/*
+ * session_vreply - queue one reply, multi-line when the text holds '\n'
+ * (RFC 5321 §4.2.1).  enhanced NULL: no enhanced code (the greeting, EHLO
+ * and 354, see docs/PROTOCOL.md).  A reply that cannot be queued kills the
+ * session rather than desynchronise the client.
+ */
+static void
+session_vreply(struct session *s, int code, const char *enhanced,
+    const char *fmt, va_list ap)
+{
+	char text[REPLY_TEXT_MAX + 512];
+	const char *line, *nl;
+	int n;
+
+	if (s->dead || s->close_after_flush)
+		return;
+	n = vsnprintf(text, sizeof(text), fmt, ap);
+	if (n < 0)
+		text[0] = '\0';
+	line = text;
+	do {
+		size_t ll;
+		int last;
+
+		nl = strchr(line, '\n');
+		ll = nl != NULL ? (size_t)(nl - line) : strlen(line);
+		last = nl == NULL || nl[1] == '\0';
+		if (conn_out_reserve(s, ll + 32) < 0) {
+			s->dead = 1;
+			s->close_reason = "out of memory";
+			return;
+		}
+		n = snprintf(s->out + s->out_len, s->out_cap - s->out_len,
+		    "%03d%c%s%s%.*s\r\n", code, last ? ' ' : '-',
+		    enhanced != NULL ? enhanced : "", enhanced != NULL ? " " : "",
+		    (int)ll, line);
+		if (n > 0)
+			s->out_len += (size_t)n;
+		if (nl == NULL || last)
+			break;
+		line = nl + 1;
+	} while (1);
+}
+
+void
+session_reply(struct session *s, int code, const char *enhanced,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	session_vreply(s, code, enhanced, fmt, ap);
+	va_end(ap);
+}
+
+/* cmd_ok - count the command being answered as successful */
+static void
+cmd_ok(struct session *s, enum smtp_verb v)
+{
+	s->counts[v][0]++;
+}
+
+/* protocol_error - a client error: reply and count toward --max-errors */
+static void
+protocol_error(struct session *s, int code, const char *enhanced,
+    const char *text)
+{
+	session_reply(s, code, enhanced, "%s", text);
+	if (++s->errors >= s->srv->cfg->max_errors) {
+		session_reply(s, 421, "4.7.0", "%s Too many errors, closing connection",
+		    s->info.hostname);
+		session_close(s, "too many errors");
+	}
+}
+
+void
+session_close(struct session *s, const char *reason)
+{
+	if (s->close_reason == NULL)
+		s->close_reason = reason;
+	s->close_after_flush = 1;
+	session_enter(s, SESSION_CLOSING);
+}
+
+/*
+ * reply_verdict - the reply for a chain verdict: the deciding plugin's
+ * when its code has the verdict's class, else the default.  A 421, or a
+ * DISCONNECT, closes the connection after the reply.
+ */
+static void
+reply_verdict(struct session *s, sh_verdict v, struct chain_reply *r,
+    int dcode, const char *denh, const char *dtext)
+{
+	int want = v == SH_REJECT ? 5 : v == SH_TEMPFAIL ? 4 : 2;
+	int code = dcode;
+	char enh[16];
+	const char *text = dtext;
+
+	snprintf(enh, sizeof(enh), "%s", denh != NULL ? denh : "");
+	if (r != NULL && r->code != 0) {
+		int cls = r->code / 100;
+
+		if (cls == want || (v == SH_DISCONNECT && (cls == 4 || cls == 5))) {
+			code = r->code;
+			if (r->enhanced[0] != '\0')
+				snprintf(enh, sizeof(enh), "%s", r->enhanced);
+			else if (enh[0] != '\0')
+				enh[0] = (char)('0' + cls);
+			if (r->text != NULL)
+				text = r->text;
+		} else {
+			log_msg(LOG_WARN, "session %s: plugin %s replied %d to a %s "
+			    "verdict; using %d", s->id_str,
+			    s->srv->plugins[s->run.decider].name, r->code,
+			    v == SH_REJECT ? "REJECT" : v == SH_TEMPFAIL ?
+			    "TEMPFAIL" : "ACCEPT", dcode);
+		}
+	}
+	if (v == SH_REJECT || v == SH_TEMPFAIL || v == SH_DISCONNECT)
+		log_msg(LOG_INFO, "session %s: %s by plugin %s: %d %s", s->id_str,
+		    chain_hook_name(s->run.hook), s->srv->plugins[s->run.decider].name,
+		    code, enh);
+	session_reply(s, code, denh != NULL ? enh : NULL, "%s", text);
+	if (v == SH_DISCONNECT || code == 421)
+		session_close(s, "closed by plugin");
+}
+
+/* refused - the usual handling of a non-allowing verdict; 1 if refused */
+static int
+refused(struct session *s, sh_verdict v, int code, const char *enh,
+    const char *text)
+{
+	char buf[300];
+
+	switch (v) {
+	case SH_CONTINUE:
+	case SH_ACCEPT:
+		return 0;
+	case SH_REJECT:
+		reply_verdict(s, v, &s->run.reply, code, enh, text);
+		return 1;
+	case SH_TEMPFAIL:
+		reply_verdict(s, v, &s->run.reply, 451, "4.7.1",
+		    "Temporary failure, please try again later");
+		return 1;
+	default:
+		snprintf(buf, sizeof(buf), "%s Closing connection", s->info.hostname);
+		reply_verdict(s, SH_DISCONNECT, &s->run.reply, 421, "4.7.0", buf);
+		return 1;
+	}
+}
+
+/* ---- connection start ---- */
+
+static void
+connect_done(struct session *s, sh_verdict v)
+{
+	char text[300];
+
+	switch (v) {
+	case SH_CONTINUE:
+	case SH_ACCEPT:
+		if (s->early_talker && s->srv->cfg->reject_early_talkers) {
+			session_reply(s, 554, "5.5.0", "%s Talking before the greeting "
+			    "is not allowed", s->info.hostname);
+			session_close(s, "early talker");
+			return;
+		}
+		session_reply(s, 220, NULL, "%s ESMTP smtphook", s->info.hostname);
+		s->greeted = 1;
+		session_enter(s, SESSION_INIT);
+		return;
+	case SH_REJECT:
+		snprintf(text, sizeof(text), "%s Access denied", s->info.hostname);
+		reply_verdict(s, v, &s->run.reply, 554, "5.7.1", text);
+		break;
+	default:
+		/* At the greeting only 421 can say "not now" (RFC 5321 §3.8). */
+		snprintf(text, sizeof(text), "%s Service not available, closing "
+		    "connection", s->info.hostname);
+		if (s->run.reply.code != 421)
+			chain_reply_clear(&s->run.reply);
+		reply_verdict(s, SH_DISCONNECT, &s->run.reply, 421, "4.3.2", text);
+		break;
+	}
+	s->greeted = 1;
+	session_close(s, "refused at connect");
+}
+
+/* session_start - run the connect hooks; the greeting follows */
+static void
+session_start(struct session *s)
+{
+	s->connect_hooks_ran = 1;
+	chain_start(s, SH_HOOK_CONNECT, 0, connect_done);
+}
+
+static void conn_idle_resume(struct session *s);
+
+/* greet_pause_cb - the greeting pause is over */
+static void
+greet_pause_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct session *s = w->data;
+
+	(void)loop, (void)revents;
+	s->in_event = 1;
+	conn_idle_resume(s);
+	session_start(s);
+	session_process(s);
+	session_event_end(s);
+}
+
+/* ---- HELO / EHLO ---- */
+
+static void
+helo_done(struct session *s, sh_verdict v)
+{
+	char *name = s->run.arg.helo.name;
+	int extended = s->run.arg.helo.extended;
+	struct config *cfg = s->srv->cfg;
+	char caps[512];
+	int n;
+
+	if (refused(s, v, 550, "5.7.1", "Greeting rejected")) {
+		free(name);
+		return;
+	}
+	free(s->helo);
+	s->helo = name;
+	s->info.helo = s->helo;
+	s->esmtp = extended != 0;
+	s->info.esmtp = s->esmtp;
+	session_enter(s, SESSION_READY);
+	cmd_ok(s, extended ? SMTP_VERB_EHLO : SMTP_VERB_HELO);
+	if (!extended) {
+		session_reply(s, 250, NULL, "%s", s->info.hostname);
+		return;
+	}
+	/* RFC 2034 §3: no enhanced codes on the EHLO reply. */
+	n = snprintf(caps, sizeof(caps), "%s\n%s", s->info.hostname,
+	    cfg->pipelining ? "PIPELINING\n" : "");
+	if (cfg->max_size > 0)
+		n += snprintf(caps + n, sizeof(caps) - (size_t)n, "SIZE %llu\n",
+		    cfg->max_size);
+	else
+		n += snprintf(caps + n, sizeof(caps) - (size_t)n, "SIZE\n");
+	snprintf(caps + n, sizeof(caps) - (size_t)n,
+	    "8BITMIME\nSMTPUTF8\nENHANCEDSTATUSCODES\nDSN");
+	session_reply(s, 250, NULL, "%s", caps);
+}
+
+static void
+helo_common(struct session *s, const char *args, size_t len, int extended)
+{
+	char *name;
+
+	if (smtp_check_helo_arg(args, len) < 0) {
+		protocol_error(s, 501, "5.5.4", extended ? "Syntax: EHLO hostname" :
+		    "Syntax: HELO hostname");
+		return;
+	}
+	if ((name = strndup(args, len)) == NULL) {
+		session_reply(s, 451, "4.3.0", "Out of memory");
+		return;
+	}
+	/* A new greeting ends any transaction (RFC 5321 §4.1.4). */
+	if (s->tx != NULL)
+		tx_end(s, 0);
+	if (s->state != SESSION_INIT)
+		session_enter(s, SESSION_READY);
+	s->run.arg.helo.name = name;
+	s->run.arg.helo.extended = extended;
+	chain_start(s, SH_HOOK_HELO, 0, helo_done);
+}
+
+static void
+cmd_helo(struct session *s, const char *args, size_t len)
+{
+	helo_common(s, args, len, 0);
+}
+
+static void
+cmd_ehlo(struct session *s, const char *args, size_t len)
+{
+	helo_common(s, args, len, 1);
+}
+
+/* ---- MAIL ---- */
+
+static void
+mail_done(struct session *s, sh_verdict v)
+{
+	if (refused(s, v, 550, "5.7.1", "Sender rejected")) {
+		tx_end(s, 0);
+		return;
+	}
+	session_enter(s, SESSION_MAIL);
+	cmd_ok(s, SMTP_VERB_MAIL);
+	session_reply(s, 250, "2.1.0", "Ok");
+}
+
+/* has_8bit - any octet >= 0x80 (an SMTPUTF8 address) */
+static int
+has_8bit(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if ((unsigned char)p[i] >= 0x80)
+			return 1;
+	return 0;
+}
+
+/* parse_envelope_arg - MAIL/RCPT syntax; replies and returns -1 on error */
+static int
+parse_envelope_arg(struct session *s, const char *args, size_t len, int is_rcpt,
+    struct smtp_mail_arg *a)
+{
+	enum smtp_parse_status st;
+	const char *why = NULL, *enh;
+	int code;
+
+	st = smtp_parse_mail_arg(args, len, is_rcpt, a, &why);
+	if (st == SMTP_PARSE_OK)
+		return 0;
+	code = smtp_parse_status_code(st, is_rcpt, &enh);
+	protocol_error(s, code, enh, why != NULL ? why : "Syntax error");
+	return -1;
+}
+
+static void
+cmd_mail(struct session *s, const char *args, size_t len)
+{
+	struct smtp_mail_arg a;
+	struct config *cfg = s->srv->cfg;
+
+	if (parse_envelope_arg(s, args, len, 0, &a) < 0)
+		return;
+	if (a.body == SMTP_BODY_BINARYMIME) {
+		protocol_error(s, 555, "5.5.4", "BODY=BINARYMIME is not supported");
+		return;
+	}
+	if (cfg->max_size > 0 && a.has_size && a.size > cfg->max_size) {
+		session_reply(s, 552, "5.3.4", "Message size exceeds fixed maximum "
+		    "message size");
+		return;
+	}
+	if (!a.smtputf8 && has_8bit(a.addr, a.addr_len)) {
+		session_reply(s, 553, "5.6.7", "Non-ASCII address needs SMTPUTF8");
+		return;
+	}
+	if ((s->tx = tx_new(s)) == NULL || tx_set_sender(s->tx, &a) < 0) {
+		tx_end(s, 0);
+		session_reply(s, 451, "4.3.0", "Out of memory, try again later");
+		return;
+	}
+	s->run.arg.addr = s->tx->sender;
+	chain_start(s, SH_HOOK_MAIL, 0, mail_done);
+}
+
+/* ---- RCPT ---- */
+
+static void
+rcpt_done(struct session *s, sh_verdict v)
+{
+	sh_address *rcpt = s->run.arg.addr;
+
+	if (refused(s, v, 550, "5.7.1", "Recipient rejected")) {
+		free(rcpt);
+		return;
+	}
+	if (tx_append_rcpt(s->tx, rcpt) < 0) {
+		free(rcpt);
+		session_reply(s, 451, "4.3.0", "Out of memory, try again later");
+		return;
+	}
+	session_enter(s, SESSION_RCPT);
+	cmd_ok(s, SMTP_VERB_RCPT);
+	session_reply(s, 250, "2.1.5", "Ok");
+}
+
+static void
+cmd_rcpt(struct session *s, const char *args, size_t len)
+{
+	struct smtp_mail_arg a;
+	sh_address *rcpt;
+
+	if (parse_envelope_arg(s, args, len, 1, &a) < 0)
+		return;
+	if (s->tx->nrcpts >= s->srv->cfg->max_recipients) {
+		session_reply(s, 452, "4.5.3", "Too many recipients");
+		return;
+	}
+	if (!s->tx->smtputf8 && has_8bit(a.addr, a.addr_len)) {
+		session_reply(s, 553, "5.6.7", "Non-ASCII address needs SMTPUTF8");
+		return;
+	}
+	if ((rcpt = address_new(&a)) == NULL) {
+		session_reply(s, 451, "4.3.0", "Out of memory, try again later");
+		return;
+	}
+	s->run.arg.addr = rcpt;
+	chain_start(s, SH_HOOK_RCPT, 0, rcpt_done);
+}
+
+/* ---- DATA and the body ---- */
+
+static void
+data_done(struct session *s, sh_verdict v)
+{
+	struct tx *tx = s->tx;
+	enum data_bare_policy bare = s->srv->cfg->bare_lf;
+
+	if (refused(s, v, 554, "5.7.1", "Message refused")) {
+		tx_end(s, 0);
+		session_enter(s, SESSION_READY);
+		return;
+	}
+	if ((tx->hs = malloc(sizeof(*tx->hs))) == NULL ||
+	    (bare == DATA_BARE_NORMALIZE &&
+	    (tx->scratch = malloc(2 * SESSION_INBUF)) == NULL) ||
+	    tx_build_received(s) < 0) {
+		session_reply(s, 451, "4.3.0", "Out of memory, try again later");
+		tx_end(s, 0);
+		session_enter(s, SESSION_READY);
+		return;
+	}
+	header_splitter_init(tx->hs);
+	data_decoder_init(&tx->dec, bare);
+	tx->in_body = tx->in_headers = 1;
+	s->body = (struct body_cursor){ 0 };
+	cmd_ok(s, SMTP_VERB_DATA);
+	session_enter(s, SESSION_BODY);
+	session_reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
+}
+
+static void
+cmd_data(struct session *s, const char *args, size_t len)
+{
+	(void)args, (void)len;
+	chain_start(s, SH_HOOK_DATA, 0, data_done);
+}
+
+/* start_drain - stop delivering; read the rest and then reply v */
+static void
+start_drain(struct session *s, sh_verdict v, struct chain_reply *r, int code,
+    const char *enh, const char *text)
+{
+	struct tx *tx = s->tx;
+
+	if (tx->draining)
+		return;
+	tx->draining = 1;
+	tx->drain_verdict = v;
+	chain_reply_clear(&tx->drain_reply);
+	if (r != NULL && r->code != 0) {
+		tx->drain_reply = *r;
+		*r = (struct chain_reply){ 0 };
+	} else {
+		tx->drain_reply.code = code;
+		snprintf(tx->drain_reply.enhanced, sizeof(tx->drain_reply.enhanced),
+		    "%s", enh);
+		tx->drain_reply.text = strdup(text);
+	}
+	/* A header splitter is no longer needed. */
+	free(tx->hs);
+	tx->hs = NULL;
+	tx->in_headers = 0;
+}
+
+/* piece_done - verdict of a header or chunk walk */
+static void
+piece_done(struct session *s, sh_verdict v)
+{
+	char text[300];
+
+	switch (v) {
+	case SH_CONTINUE:
+	case SH_ACCEPT:
+		return;
+	case SH_REJECT:
+		start_drain(s, v, &s->run.reply, 550, "5.7.1", "Message rejected");
+		return;
+	case SH_TEMPFAIL:
+		start_drain(s, v, &s->run.reply, 451, "4.7.1",
+		    "Temporary failure, please try again later");
+		return;
+	default:
+		/* The only verdict that acts mid-body. */
+		snprintf(text, sizeof(text), "%s Closing connection", s->info.hostname);
+		reply_verdict(s, SH_DISCONNECT, &s->run.reply, 421, "4.7.0", text);
+		return;
+	}
+}
+
+/* deliver_header - hand one header field to the chain */
+static void
+deliver_header(struct session *s, const char *name, size_t nl,
+    const char *value, size_t vl)
+{
+	struct tx *tx = s->tx;
+
+	/* Hooks get NUL-terminated copies: the stored ones, or (past the
+	 * store's budget) a per-field temporary. */
+	if (tx_store_header(tx, name, nl, value, vl) == 0) {
+		s->run.arg.header.name = tx->hdr_store + tx->hdr_idx[tx->nhdr - 1].name;
+		s->run.arg.header.value = tx->hdr_store + tx->hdr_idx[tx->nhdr - 1].value;
+	} else {
+		char *tmp = malloc(nl + vl + 2);
+
+		free(tx->hdr_tmp);
+		if ((tx->hdr_tmp = tmp) == NULL)
+			return;
+		memcpy(tmp, name, nl);
+		tmp[nl] = '\0';
+		memcpy(tmp + nl + 1, value, vl);
+		tmp[nl + 1 + vl] = '\0';
+		s->run.arg.header.name = tmp;
+		s->run.arg.header.value = tmp + nl + 1;
+	}
+	s->run.arg.header.name_len = nl;
+	s->run.arg.header.value_len = vl;
+	chain_start(s, SH_HOOK_HEADER, 1, piece_done);
+}
+
+/*
+ * deliver_piece - headers found in the current piece, then the piece as a
+ * chunk.  Returns STEP_WAIT while a verdict is pending (it is re-entered
+ * after the resume and goes on where it stopped).
+ */
+static enum step
+deliver_piece(struct session *s)
+{
+	struct body_cursor *b = &s->body;
+	struct tx *tx = s->tx;
+	const char *name, *value;
+	size_t nl, vl, used;
+	enum header_status hst;
+
+	while (tx->in_headers && !tx->draining && !s->close_after_flush) {
+		if (b->hdr_off < b->len) {
+			hst = header_splitter_next(tx->hs, b->data + b->hdr_off,
+			    b->len - b->hdr_off, &used, &name, &nl, &value, &vl);
+			b->hdr_off += used;
+		} else if (b->end) {
+			hst = header_splitter_finish(tx->hs, &name, &nl, &value, &vl);
+			if (hst == HEADER_NEED_MORE)
+				hst = HEADER_END;
+		} else {
+			break;
+		}
+		if (hst == HEADER_FIELD) {
+			deliver_header(s, name, nl, value, vl);
+			if (s->run.active)
+				return STEP_WAIT;
+			continue;
+		}
+		if (hst == HEADER_END) {
+			tx->in_headers = 0;
+			free(tx->hs);
+			tx->hs = NULL;
+		}
+		if (hst == HEADER_NEED_MORE && b->hdr_off >= b->len && !b->end)
+			break;
+	}
+	if (tx->draining || s->close_after_flush || b->len == 0 || b->chunk_started)
+		return STEP_CONTINUE;
+	b->chunk_started = 1;
+	s->run.arg.chunk.data = b->data;
+	s->run.arg.chunk.len = b->len;
+	chain_start(s, SH_HOOK_CHUNK, 1, piece_done);
+	return s->run.active ? STEP_WAIT : STEP_CONTINUE;
+}
+
+static void
+eom_done(struct session *s, sh_verdict v)
+{
+	char text[300];
+
+	switch (v) {
+	case SH_ACCEPT:
+		snprintf(text, sizeof(text), "Ok: queued as %s", s->tx->id);
+		reply_verdict(s, v, &s->run.reply, 250, "2.0.0", text);
+		s->accepted++;
+		s->srv->stats.messages++;
+		log_msg(LOG_INFO, "session %s: message %s accepted by plugin %s, "
+		    "%llu octets, %zu recipient(s)", s->id_str, s->tx->id,
+		    s->srv->plugins[s->run.decider].name,
+		    (unsigned long long)s->tx->body_size, s->tx->nrcpts);
+		tx_end(s, 1);
+		break;
+	case SH_CONTINUE:
+		/* SPEC §4: a message nobody took is never confirmed. */
+		session_reply(s, 451, "4.3.0", "No plugin accepted the message, "
+		    "try again later");
+		tx_end(s, 0);
+		break;
+	default:
+		refused(s, v, 550, "5.7.1", "Message rejected");
+		tx_end(s, 0);
+		break;
+	}
+	if (s->state == SESSION_BODY)
+		session_enter(s, SESSION_READY);
+}
+
+/* body_end - the end marker was consumed: the final reply */
+static void
+body_end(struct session *s)
+{
+	struct tx *tx = s->tx;
+
+	if (tx->draining) {
+		sh_verdict v = tx->drain_verdict;
+		struct chain_reply r = tx->drain_reply;
+
+		tx->drain_reply = (struct chain_reply){ 0 };
+		reply_verdict(s, v, &r, v == SH_TEMPFAIL ? 451 : 550,
+		    v == SH_TEMPFAIL ? "4.7.1" : "5.7.1",
+		    v == SH_TEMPFAIL ? "Temporary failure" : "Message rejected");
+		chain_reply_clear(&r);
+		tx_end(s, 0);
+		if (s->state == SESSION_BODY)
+			session_enter(s, SESSION_READY);
+		return;
+	}
+	if (tx->dec.saw_bare_lf || tx->dec.saw_bare_cr) {
+		/* Only possible with --bare-lf=reject (RFC 5321 §2.3.8). */
+		session_reply(s, 550, "5.5.2", "Message contains a bare CR or LF; "
+		    "lines must end with CRLF");
+		tx_end(s, 0);
+		session_enter(s, SESSION_READY);
+		return;
+	}
+	chain_start(s, SH_HOOK_EOM, 0, eom_done);
+}
+
+/*
+ * body_step - decode the next piece of the body from the input buffer and
+ * deliver it.  The piece stays in the buffer until every plugin has seen
+ * it; only then is it consumed.
+ */
+static enum step
+body_step(struct session *s)
+{
+	struct body_cursor *b = &s->body;
+	struct tx *tx = s->tx;
+	unsigned long long max = s->srv->cfg->max_size;
+
+	if (!b->busy) {
+		unsigned char *in, *out;
+		size_t inlen, outcap, used = 0, outlen = 0;
+		enum data_status st;
+
+		if (s->in == NULL || s->in_start == s->in_end)
+			return STEP_NEED_INPUT;
+		in = s->in + s->in_start;
+		inlen = s->in_end - s->in_start;
+		out = tx->scratch != NULL ? tx->scratch : in;
+		outcap = tx->scratch != NULL ? 2 * SESSION_INBUF : inlen;
+		st = data_decode(&tx->dec, in, inlen, out, outcap, &used, &outlen);
+		if (st == DATA_MORE && used == 0)
+			return STEP_NEED_INPUT;	/* a '.' or ".\r" tail */
+		*b = (struct body_cursor){ .data = out, .len = outlen,
+		    .in_used = used, .end = st == DATA_END, .busy = 1 };
+		tx->body_size += outlen;
+		if (max > 0 && tx->body_size > max)
+			start_drain(s, SH_REJECT, NULL, 552, "5.3.4",
+			    "Message size exceeds fixed maximum message size");
+	}
+	if (!tx->draining && deliver_piece(s) == STEP_WAIT)
+		return STEP_WAIT;
+	if (s->close_after_flush || s->tx == NULL)
+		return STEP_CONTINUE;
+	s->in_start += b->in_used;
+	b->busy = 0;
+	if (b->end)
+		body_end(s);
+	return STEP_CONTINUE;
+}
+
+/* ---- the other commands ---- */
+
+static void
+cmd_rset(struct session *s, const char *args, size_t len)
+{
+	(void)args, (void)len;
+	if (s->tx != NULL)
+		tx_end(s, 0);
+	if (s->state != SESSION_INIT)
+		session_enter(s, SESSION_READY);
+	cmd_ok(s, SMTP_VERB_RSET);
+	session_reply(s, 250, "2.0.0", "Ok");
+}
+
+static void
+cmd_noop(struct session *s, const char *args, size_t len)
+{
+	(void)args, (void)len;
+	cmd_ok(s, SMTP_VERB_NOOP);
+	session_reply(s, 250, "2.0.0", "Ok");
+}
+
+static void
+cmd_quit(struct session *s, const char *args, size_t len)
+{
+	(void)args, (void)len;
+	cmd_ok(s, SMTP_VERB_QUIT);
+	session_reply(s, 221, "2.0.0", "%s Bye", s->info.hostname);
+	session_close(s, "quit");
+}
+
+static void
+cmd_help(struct session *s, const char *args, size_t len)
+{
+	(void)args, (void)len;
+	cmd_ok(s, SMTP_VERB_HELP);
+	session_reply(s, 214, "2.0.0", "Commands: HELO EHLO MAIL RCPT DATA RSET "
+	    "NOOP QUIT VRFY EXPN HELP\nSee RFC 5321");
+}
+
+static void
+vrfy_done(struct session *s, sh_verdict v)
+{
+	int expn = s->run.hook == SH_HOOK_EXPN;
+
+	free(s->run.arg.text);
+	s->run.arg.text = NULL;
+	if (v == SH_ACCEPT) {
+		cmd_ok(s, expn ? SMTP_VERB_EXPN : SMTP_VERB_VRFY);
+		reply_verdict(s, v, &s->run.reply, 250, "2.1.5", "Ok");
+	} else if (v == SH_CONTINUE) {
+		/* RFC 5321 §3.5.3: 252 when we will not say. */
+		cmd_ok(s, expn ? SMTP_VERB_EXPN : SMTP_VERB_VRFY);
+		if (expn)
+			session_reply(s, 502, "5.5.1", "EXPN not available");
+		else
+			session_reply(s, 252, "2.5.0", "Cannot VRFY user, but will "
+			    "accept message and attempt delivery");
+	} else {
+		refused(s, v, 550, "5.1.1", "Not recognised");
+	}
+}
+
+static void
+vrfy_common(struct session *s, const char *args, size_t len, sh_hook_id hook)
+{
+	char *text = strndup(args, len);
+
+	if (text == NULL) {
+		session_reply(s, 451, "4.3.0", "Out of memory");
+		return;
+	}
+	s->run.arg.text = text;
+	chain_start(s, hook, 0, vrfy_done);
+}
+
+static void
+cmd_vrfy(struct session *s, const char *args, size_t len)
+{
+	vrfy_common(s, args, len, SH_HOOK_VRFY);
+}
+
+static void
+cmd_expn(struct session *s, const char *args, size_t len)
+{
+	vrfy_common(s, args, len, SH_HOOK_EXPN);
+}
+
+static void
+cmd_not_implemented(struct session *s, const char *args, size_t len)
+{
+	(void)args, (void)len;
+	protocol_error(s, 502, "5.5.1", "Command not implemented");
+}
+
+/* sequence_error - the 503 text for a verb out of sequence */
+static void
+sequence_error(struct session *s, enum smtp_verb verb)
+{
+	const char *text = "Bad sequence of commands";
+
+	switch (verb) {
+	case SMTP_VERB_MAIL:
+		text = s->state == SESSION_INIT ? "Send HELO/EHLO first" :
+		    "Nested MAIL command";
+		break;
+	case SMTP_VERB_RCPT:
+		text = s->state == SESSION_INIT ? "Send HELO/EHLO first" :
+		    "Need MAIL before RCPT";
+		break;
+	case SMTP_VERB_DATA:
+		if (s->state == SESSION_MAIL) {
+			/* RFC 5321 §3.3: DATA with no valid recipient. */
+			protocol_error(s, 554, "5.5.1", "No valid recipients");
+			return;
+		}
+		text = s->state == SESSION_INIT ? "Send HELO/EHLO first" :
+		    "Need RCPT before DATA";
+		break;
+	default:
+		break;
+	}
+	protocol_error(s, 503, "5.5.1", text);
+}
+
+/*
+ * command_step - take one command line from the input buffer.  Lines
+ * longer than 2048 octets are answered 500 5.5.2 and skipped up to their
+ * end (SPEC §3).  A line may end in CRLF or a bare LF (lenient, as
+ * Postfix; only the DATA end is strict).
+ */
+static enum step
+command_step(struct session *s)
+{
+	unsigned char *start, *lf;
+	size_t avail, linelen, len, args_len;
+	enum smtp_verb verb;
+	const char *args;
+	const struct smtp_command *cmd;
+
+	if (s->in == NULL || s->in_start == s->in_end)
+		return STEP_NEED_INPUT;
+	start = s->in + s->in_start;
+	avail = s->in_end - s->in_start;
+	lf = memchr(start, '\n', avail < SESSION_LINE_MAX ? avail : SESSION_LINE_MAX);
+	if (s->discard_line) {
+		lf = memchr(start, '\n', avail);
+		s->in_start = lf != NULL ? s->in_start + (size_t)(lf - start) + 1 :
+		    s->in_end;
+		if (lf != NULL)
+			s->discard_line = 0;
+		return lf != NULL ? STEP_CONTINUE : STEP_NEED_INPUT;
+	}
+	if (lf == NULL) {
+		if (avail < SESSION_LINE_MAX)
+			return STEP_NEED_INPUT;
+		s->discard_line = 1;
+		s->counts[SMTP_VERB_UNKNOWN][1]++;
+		protocol_error(s, 500, "5.5.2", "Line too long");
+		return STEP_CONTINUE;
+	}
+	linelen = (size_t)(lf - start) + 1;
+	s->in_start += linelen;
+	len = linelen - 1;
+	if (len > 0 && start[len - 1] == '\r')
+		len--;
+	verb = smtp_parse_verb((const char *)start, len, &args, &args_len);
+	s->counts[verb][1]++;
+	if (log_enabled(LOG_DEBUG)) {
+		char esc[256];
+		log_escape(esc, sizeof(esc), (const char *)start, len);
+		log_msg(LOG_DEBUG, "session %s: < %s", s->id_str, esc);
+	}
+	if (!s->srv->cfg->pipelining && s->in_start < s->in_end &&
+	    verb != SMTP_VERB_QUIT) {
+		/* Without PIPELINING a client must wait for each reply. */
+		protocol_error(s, 503, "5.5.0", "Improper use of SMTP command "
+		    "pipelining");
+		s->in_start = s->in_end;
+		return STEP_CONTINUE;
+	}
+	if (verb == SMTP_VERB_UNKNOWN) {
+		protocol_error(s, 500, "5.5.1", len == 0 ? "Empty command" :
+		    "Command unrecognized");
+		return STEP_CONTINUE;
+	}
+	cmd = &commands[verb];
+	if (!(cmd->states & ST(s->state))) {
+		sequence_error(s, verb);
+		return STEP_CONTINUE;
+	}
+	if ((cmd->flags & CMD_NO_ARGS) && args_len > 0) {
+		char text[64];
+		snprintf(text, sizeof(text), "Syntax: %s", cmd->syntax);
+		protocol_error(s, 501, "5.5.4", text);
+		return STEP_CONTINUE;
+	}
+	if ((cmd->flags & CMD_NEED_ARGS) && args_len == 0) {
+		char text[64];
+		snprintf(text, sizeof(text), "Syntax: %s", cmd->syntax);
+		protocol_error(s, 501, "5.5.4", text);
+		return STEP_CONTINUE;
+	}
+	cmd->handler(s, args, args_len);
+	return STEP_CONTINUE;
+}
+
+/*
+ * session_process - process buffered input until we need more, must wait
+ * for a verdict, or the client is not reading our replies.
+ */
+void
+session_process(struct session *s)
+{
+	struct server *srv = s->srv;
+	enum step st = STEP_NEED_INPUT;
+
+	while (!s->dead && !s->close_after_flush) {
+		if (s->run.active) {
+			st = STEP_WAIT;
+			break;
+		}
+		if (srv->shutting_down && s->tx == NULL &&
+		    (s->state == SESSION_INIT || s->state == SESSION_READY)) {
+			session_reply(s, 421, "4.3.2", "%s Service shutting down, "
+			    "closing connection", s->info.hostname);
+			session_close(s, "shutdown");
+			break;
+		}
+		if (s->out_len - s->out_sent >= SESSION_OUTBUF_HIGH ||
+		    s->state == SESSION_CONNECT) {
+			st = STEP_WAIT;
+			break;
+		}
+		st = s->state == SESSION_BODY ? body_step(s) : command_step(s);
+		if (st != STEP_CONTINUE)
+			break;
+	}
+	if (s->eof && !s->dead && !s->close_after_flush && st != STEP_CONTINUE) {
+		/* The client has closed its side: it can send nothing more, and
+		 * a pending verdict will have no one to answer to. */
+		if (s->run.active)
+			chain_cancel(s);
+		if (s->state == SESSION_BODY && s->close_reason == NULL)
+			s->close_reason = "client closed during DATA";
+		s->dead = 1;
+	}
+}
+
+/* conn_idle_resume - switch the greeting-pause timer back to idle duty */
+static void
+conn_idle_resume(struct session *s)
+{
+	struct ev_loop *loop = s->srv->loop;
+
+	ev_timer_stop(loop, &s->idle);
+	conn_start_idle(s);
+}
+
+void
+session_accept(struct server *srv, int fd, const struct sockaddr *peer,
+    socklen_t peerlen)
+{
+	struct session *s;
+	struct sockaddr_storage local;
+	socklen_t locallen = sizeof(local);
+
+	(void)peerlen;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL || (srv->nplugins > 0 &&
+	    (s->slots = calloc(srv->nplugins, sizeof(*s->slots))) == NULL)) {
+		free(s);
+		close(fd);
+		return;
+	}
+	s->srv = srv;
+	s->fd = fd;
+	s->id = ++srv->next_session_id;
+	snprintf(s->id_str, sizeof(s->id_str), "%06llX", (unsigned long long)s->id);
+	if (u64map_put(&srv->sessions, s->id, s) < 0) {
+		free(s->slots);
+		free(s);
+		close(fd);
+		return;
+	}
+	sockaddr_key(peer, s->peer_key);
+	sockaddr_text(peer, s->peer_addr, sizeof(s->peer_addr), &s->peer_port);
+	if (getsockname(fd, (struct sockaddr *)&local, &locallen) == 0)
+		sockaddr_text((struct sockaddr *)&local, s->local_addr,
+		    sizeof(s->local_addr), &s->local_port);
+	s->next = srv->session_list;
+	if (s->next != NULL)
+		s->next->prev = s;
+	srv->session_list = s;
+	srv->nsessions++;
+	srv->stats.connections++;
+	s->started = ev_now(srv->loop);
+	s->info = (sh_session_info){
+		.size = sizeof(sh_session_info), .id = s->id, .id_str = s->id_str,
+		.peer_addr = s->peer_addr, .peer_port = s->peer_port,
+		.local_addr = s->local_addr, .local_port = s->local_port,
+		.hostname = srv->cfg->hostname,
+	};
+	log_msg(LOG_INFO, "session %s: connect from [%s]:%u to [%s]:%u", s->id_str,
+	    s->peer_addr, s->peer_port, s->local_addr, s->local_port);
+	s->in_event = 1;
+	conn_start(s);
+	if (srv->cfg->greet_pause > 0) {
+		ev_timer_stop(srv->loop, &s->idle);
+		ev_set_cb(&s->idle, greet_pause_cb);
+		ev_timer_set(&s->idle, srv->cfg->greet_pause, 0);
+		ev_timer_start(srv->loop, &s->idle);
+	} else {
+		session_start(s);
+	}
+	session_process(s);
+	session_event_end(s);
+}
+
+void
+session_shutdown(struct session *s)
+{
+	s->in_event = 1;
+	if (!s->run.active && s->tx == NULL && !s->close_after_flush &&
+	    s->state != SESSION_BODY) {
+		session_reply(s, 421, "4.3.2", "%s Service shutting down, closing "
+		    "connection", s->info.hostname);
+		session_close(s, "shutdown");
+	}
+	/* Others get their 421 when the transaction ends
+	 * (session_process checks srv->shutting_down). */
+	session_event_end(s);
+}
+
+void
+session_force_close(struct session *s)
+{
+	s->in_event = 1;
+	if (!s->close_after_flush) {
+		session_reply(s, 421, "4.3.2", "%s Service shutting down, closing "
+		    "connection", s->info.hostname);
+		session_close(s, "shutdown timeout");
+	}
+	conn_flush(s);
+	s->dead = 1;
+	session_event_end(s);
+}
+
+/* session_log_close - the one summary line per connection */
+static void
+session_log_close(struct session *s)
+{
+	static const enum smtp_verb order[] = { SMTP_VERB_HELO, SMTP_VERB_EHLO,
+	    SMTP_VERB_MAIL, SMTP_VERB_RCPT, SMTP_VERB_DATA, SMTP_VERB_BDAT,
+	    SMTP_VERB_RSET, SMTP_VERB_NOOP, SMTP_VERB_VRFY, SMTP_VERB_EXPN,
+	    SMTP_VERB_HELP, SMTP_VERB_STARTTLS, SMTP_VERB_AUTH, SMTP_VERB_QUIT,
+	    SMTP_VERB_UNKNOWN };
+	char counters[512], helo[128] = "";
+	size_t off = 0, i;
+	unsigned ok = 0, total = 0;
+
+	counters[0] = '\0';
+	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		enum smtp_verb v = order[i];
+		unsigned *c = s->counts[v];
+		int n;
+
+		if (c[1] == 0)
+			continue;
+		ok += c[0];
+		total += c[1];
+		if (c[0] == c[1])
+			n = snprintf(counters + off, sizeof(counters) - off, " %s=%u",
+			    v == SMTP_VERB_UNKNOWN ? "unknown" : smtp_verb_str(v), c[1]);
+		else
+			n = snprintf(counters + off, sizeof(counters) - off, " %s=%u/%u",
+			    v == SMTP_VERB_UNKNOWN ? "unknown" : smtp_verb_str(v), c[0],
+			    c[1]);
+		if (n > 0 && (size_t)n < sizeof(counters) - off)
+			off += (size_t)n;
+	}
+	for (i = 0; counters[i] != '\0'; i++)
+		if (counters[i] >= 'A' && counters[i] <= 'Z')
+			counters[i] = (char)(counters[i] - 'A' + 'a');
+	if (s->helo != NULL)
+		log_escape(helo, sizeof(helo), s->helo, strlen(s->helo));
+	log_msg(LOG_INFO, "session %s: disconnect from %s[%s]:%u%s commands=%u/%u "
+	    "accepted=%u errors=%lu reason=\"%s\" duration=%.3fs", s->id_str,
+	    helo[0] ? helo : "unknown", s->peer_addr, s->peer_port, counters, ok,
+	    total, s->accepted, s->errors,
+	    s->close_reason != NULL ? s->close_reason : "closed",
+	    ev_now(s->srv->loop) - s->started);
+}
+
+/* run_arg_release - free what an abandoned walk's arguments own */
+static void
+run_arg_release(struct session *s)
+{
+	switch (s->run.hook) {
+	case SH_HOOK_HELO:
+		free(s->run.arg.helo.name);
+		break;
+	case SH_HOOK_RCPT:
+		free(s->run.arg.addr);
+		break;
+	case SH_HOOK_VRFY:
+	case SH_HOOK_EXPN:
+		free(s->run.arg.text);
+		break;
+	default:
+		break;
+	}
+}
+
+/*
+ * session_free - THE teardown path: abandon a pending verdict, end the
+ * transaction (reset), tell the plugins (disconnect), destroy their
+ * per-connection state, stop watchers, close the fd, free the memory.
+ */
+static void
+session_free(struct session *s)
+{
+	struct server *srv = s->srv;
+	struct ev_loop *loop = srv->loop;
+	size_t i;
+	int cut;
+
+	cut = s->run.active;
+	chain_cancel(s);
+	s->run.active = 0;
+	if (cut)
+		run_arg_release(s);
+	if (s->tx != NULL)
+		tx_end(s, 0);
+	if (s->connect_hooks_ran)
+		chain_notify_disconnect(s);
+	for (i = 0; i < srv->nplugins; i++)
+		if (s->slots[i].data != NULL && s->slots[i].destroy != NULL)
+			s->slots[i].destroy(s->slots[i].data);
+	session_log_close(s);
+	ev_io_stop(loop, &s->rio);
+	ev_io_stop(loop, &s->wio);
+	ev_timer_stop(loop, &s->idle);
+	ev_timer_stop(loop, &s->pend.timeout);
+	ev_timer_stop(loop, &s->pend.kick);
+	close(s->fd);
+	u64map_del(&srv->sessions, s->id);
+	addrcount_add(&srv->per_ip, s->peer_key, -1);
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		srv->session_list = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	srv->nsessions--;
+	chain_reply_clear(&s->run.reply);
+	free(s->in);
+	free(s->out);
+	free(s->helo);
+	free(s->slots);
+	free(s);
+	server_maybe_finish(srv);
+}
+
+void
+session_event_end(struct session *s)
+{
+	s->in_event = 0;
+	if (!s->dead && s->out_sent < s->out_len)
+		conn_flush(s);
+	if (!s->dead) {
+		conn_release_buffers(s);
+		conn_update_watchers(s);
+		return;
+	}
+	session_free(s);
+}

@@ -1,0 +1,266 @@
+/*
+ * tx.c - the transaction: envelope, header store, trace block, slots
+ *
+ * A transaction begins when MAIL passes its syntax checks and ends in
+ * tx_end(): accepted (eom answered 2xx) or not (then every plugin gets
+ * reset first).  All of its memory is freed there, including the plugins'
+ * per-transaction slots through their destructors.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "chain.h"
+#include "log.h"
+#include "server.h"
+#include "session.h"
+
+#define TX_HEADER_STORE_MAX (64 * 1024)
+#define TX_TRACE_MAX (16 * 1024 + 4096)	/* added headers + Received */
+
+/* tx_new - a transaction with an id unique across runs and processes */
+struct tx *
+tx_new(struct session *s)
+{
+	struct server *srv = s->srv;
+	struct tx *tx;
+
+	tx = calloc(1, sizeof(*tx) + srv->nplugins * sizeof(tx->slots[0]));
+	if (tx == NULL)
+		return NULL;
+	tx->nslots = srv->nplugins;
+	/* Session id + per-session sequence, salted by start time and pid:
+	 * what Postfix's long queue ids give, in 16-20 characters. */
+	snprintf(tx->id, sizeof(tx->id), "%08llX%s%02X",
+	    (unsigned long long)(srv->id_salt & 0xffffffffULL), s->id_str,
+	    s->transactions & 0xff);
+	tx->info.size = sizeof(tx->info);
+	tx->info.id = tx->id;
+	s->transactions++;
+	s->info.transactions = s->transactions;
+	return tx;
+}
+
+/* address_new - one malloc'd sh_address with its strings and params */
+sh_address *
+address_new(const struct smtp_mail_arg *a)
+{
+	size_t need = sizeof(sh_address) + a->nparams * sizeof(sh_param) +
+	    2 * (a->addr_len + 1) + 1;
+	size_t i;
+	sh_address *ad;
+	sh_param *params;
+	char *p, *at;
+
+	for (i = 0; i < a->nparams; i++)
+		need += a->params[i].key_len + 1 + a->params[i].value_len + 1;
+	if ((ad = calloc(1, need)) == NULL)
+		return NULL;
+	params = (sh_param *)(ad + 1);
+	p = (char *)(params + a->nparams);
+	ad->address = p;
+	memcpy(p, a->addr, a->addr_len);
+	p[a->addr_len] = '\0';
+	p += a->addr_len + 1;
+	/* local@domain split at the last '@' (a quoted local part may hold
+	 * an '@'; the domain never does). */
+	ad->local = p;
+	memcpy(p, a->addr, a->addr_len + 1);
+	at = strrchr(p, '@');
+	if (at != NULL) {
+		*at = '\0';
+		ad->domain = at + 1;
+	}
+	p += a->addr_len + 1;
+	if (at == NULL) {
+		*p = '\0';
+		ad->domain = p;
+	}
+	p++;
+	for (i = 0; i < a->nparams; i++) {
+		const struct smtp_param *sp = &a->params[i];
+		size_t k;
+
+		params[i].key = p;
+		for (k = 0; k < sp->key_len; k++) {
+			char c = sp->key[k];
+			*p++ = (c >= 'a' && c <= 'z') ? (char)(c - 'a' + 'A') : c;
+		}
+		*p++ = '\0';
+		if (sp->value != NULL) {
+			params[i].value = p;
+			memcpy(p, sp->value, sp->value_len);
+			p += sp->value_len;
+			*p++ = '\0';
+		} else {
+			params[i].value = NULL;
+			*p++ = '\0';
+		}
+	}
+	ad->params = params;
+	ad->nparams = a->nparams;
+	return ad;
+}
+
+int
+tx_set_sender(struct tx *tx, const struct smtp_mail_arg *a)
+{
+	free(tx->sender);
+	tx->sender = address_new(a);
+	tx->smtputf8 = a->smtputf8;
+	return tx->sender != NULL ? 0 : -1;
+}
+
+/* tx_append_rcpt - the transaction takes an accepted recipient */
+int
+tx_append_rcpt(struct tx *tx, sh_address *rcpt)
+{
+	if (tx->nrcpts == tx->rcpt_cap) {
+		size_t ncap = tx->rcpt_cap ? tx->rcpt_cap * 2 : 4;
+		sh_address **n = realloc(tx->rcpts, ncap * sizeof(*n));
+		if (n == NULL)
+			return -1;
+		tx->rcpts = n;
+		tx->rcpt_cap = ncap;
+	}
+	tx->rcpts[tx->nrcpts++] = rcpt;
+	return 0;
+}
+
+/*
+ * tx_store_header - keep a header for sh_tx_header(); bounded: past 64 KiB
+ * of headers, further fields are passed to hooks but not kept.
+ */
+int
+tx_store_header(struct tx *tx, const char *name, size_t nl, const char *value,
+    size_t vl)
+{
+	size_t need = nl + vl + 2;
+
+	if (tx->hdr_len + need > TX_HEADER_STORE_MAX)
+		return -1;
+	if (tx->hdr_store == NULL &&
+	    (tx->hdr_store = malloc(TX_HEADER_STORE_MAX)) == NULL)
+		return -1;
+	if (tx->nhdr == tx->hdr_cap) {
+		size_t ncap = tx->hdr_cap ? tx->hdr_cap * 2 : 16;
+		struct tx_header_ref *n = realloc(tx->hdr_idx, ncap * sizeof(*n));
+		if (n == NULL)
+			return -1;
+		tx->hdr_idx = n;
+		tx->hdr_cap = ncap;
+	}
+	tx->hdr_idx[tx->nhdr].name = (uint32_t)tx->hdr_len;
+	memcpy(tx->hdr_store + tx->hdr_len, name, nl);
+	tx->hdr_store[tx->hdr_len + nl] = '\0';
+	tx->hdr_idx[tx->nhdr].value = (uint32_t)(tx->hdr_len + nl + 1);
+	memcpy(tx->hdr_store + tx->hdr_len + nl + 1, value, vl);
+	tx->hdr_store[tx->hdr_len + nl + 1 + vl] = '\0';
+	tx->hdr_len += need;
+	tx->nhdr++;
+	return 0;
+}
+
+/* trace_append - add text to the trace block, within its budget */
+static int
+trace_append(struct tx *tx, const char *text, size_t len)
+{
+	if (tx->trace_len + len + 1 > TX_TRACE_MAX)
+		return -1;
+	if (tx->trace == NULL && (tx->trace = malloc(TX_TRACE_MAX)) == NULL)
+		return -1;
+	memcpy(tx->trace + tx->trace_len, text, len);
+	tx->trace_len += len;
+	tx->trace[tx->trace_len] = '\0';
+	return 0;
+}
+
+/*
+ * tx_add_header - a plugin adds "Name: value".  The name must be a
+ * field-name (RFC 5322 §3.6.8: printable ASCII except ':'); the value one
+ * line without CR/LF, so a plugin cannot smuggle a header block in.
+ */
+int
+tx_add_header(struct tx *tx, const char *name, const char *value)
+{
+	char line[4096];
+	size_t i;
+	int n;
+
+	if (name == NULL || value == NULL || name[0] == '\0')
+		return -1;
+	for (i = 0; name[i] != '\0'; i++)
+		if (name[i] <= ' ' || name[i] >= 0x7f || name[i] == ':')
+			return -1;
+	for (i = 0; value[i] != '\0'; i++)
+		if (value[i] == '\r' || value[i] == '\n')
+			return -1;
+	n = snprintf(line, sizeof(line), "%s: %s\r\n", name, value);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return -1;
+	return trace_append(tx, line, (size_t)n);
+}
+
+/*
+ * tx_build_received - the Received: trace header (RFC 5321 §4.4), with
+ * the protocol keyword of RFC 3848 and "for" only with one recipient (so
+ * a Bcc list is not disclosed).
+ */
+int
+tx_build_received(struct session *s)
+{
+	struct tx *tx = s->tx;
+	char line[1024], date[64], forpart[300] = "";
+	time_t now = time(NULL);
+	struct tm tm;
+	int n;
+
+	localtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	if (tx->nrcpts == 1)
+		snprintf(forpart, sizeof(forpart), "\r\n\tfor <%s>",
+		    tx->rcpts[0]->address);
+	n = snprintf(line, sizeof(line),
+	    "Received: from %s (%s [%s])\r\n\tby %s (smtphook) with %s id %s%s;"
+	    "\r\n\t%s\r\n",
+	    s->helo != NULL ? s->helo : "unknown", s->peer_addr, s->peer_addr,
+	    s->info.hostname, s->esmtp ? (tx->smtputf8 ? "UTF8SMTP" : "ESMTP") :
+	    "SMTP", tx->id, forpart, date);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return -1;
+	return trace_append(tx, line, (size_t)n);
+}
+
+/*
+ * tx_end - the one end of every transaction.  Not accepted: plugins get
+ * reset first (SPEC §4).  Then the per-plugin slots are destroyed and the
+ * memory freed.
+ */
+void
+tx_end(struct session *s, int accepted)
+{
+	struct tx *tx = s->tx;
+	size_t i;
+
+	if (tx == NULL)
+		return;
+	if (!accepted)
+		chain_notify_reset(s);
+	for (i = 0; i < tx->nslots; i++)
+		if (tx->slots[i].data != NULL && tx->slots[i].destroy != NULL)
+			tx->slots[i].destroy(tx->slots[i].data);
+	s->tx = NULL;
+	free(tx->sender);
+	for (i = 0; i < tx->nrcpts; i++)
+		free(tx->rcpts[i]);
+	free(tx->rcpts);
+	free(tx->hs);
+	free(tx->hdr_store);
+	free(tx->hdr_idx);
+	free(tx->trace);
+	free(tx->scratch);
+	free(tx->hdr_tmp);
+	chain_reply_clear(&tx->drain_reply);
+	free(tx);
+}

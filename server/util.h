@@ -1,0 +1,49 @@
+/*
+ * util.h - small shared helpers: a u64-keyed hash map, a per-address
+ * counter, socket address text, checked number parsing, clocks.
+ */
+#ifndef UTIL_H
+#define UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+/* u64map - open-addressing map from a non-zero u64 key to a pointer. */
+struct u64map {
+	struct u64map_slot { uint64_t key; void *value; } *slots;
+	size_t cap, len;		/* cap is a power of two or 0 */
+};
+int u64map_put(struct u64map *m, uint64_t key, void *value);
+void *u64map_get(const struct u64map *m, uint64_t key);
+void u64map_del(struct u64map *m, uint64_t key);
+void u64map_free(struct u64map *m);
+
+/* addrcount - connection counts per peer address (IPv4-mapped form). */
+struct addrcount {
+	struct addrcount_slot { uint8_t addr[16]; uint32_t count; } *slots;
+	size_t cap, len;
+};
+/* addrcount_add - add delta (+1/-1) and return the new count, or -1 (OOM) */
+long addrcount_add(struct addrcount *c, const uint8_t addr[16], int delta);
+void addrcount_free(struct addrcount *c);
+
+/* sockaddr_key - the 16-octet key of an address (v4 as ::ffff:a.b.c.d) */
+void sockaddr_key(const struct sockaddr *sa, uint8_t key[16]);
+/* sockaddr_text - numeric host and port; host without brackets */
+int sockaddr_text(const struct sockaddr *sa, char *host, size_t hostsize,
+    unsigned *port);
+/* parse_hostport - "HOST:PORT" or "[V6]:PORT" into a sockaddr; -1 bad */
+int parse_hostport(const char *text, struct sockaddr_storage *ss,
+    socklen_t *len_r, const char **error_r);
+
+/* parse_ulong - whole decimal in [min,max]; -1 on junk or range */
+int parse_ulong(const char *s, unsigned long long min, unsigned long long max,
+    unsigned long long *out);
+/* parse_seconds - positive decimal seconds such as "30" or "0.5" */
+int parse_seconds(const char *s, double *out);
+
+/* monotonic_now - seconds from a monotonic clock */
+double monotonic_now(void);
+
+#endif
