@@ -177,16 +177,21 @@ plugin_load(struct plugin *p, const char *spec, const char *plugin_dir,
     char *errbuf, size_t errsize)
 {
 	char what[PATH_MAX], path[PATH_MAX];
-	const char *colon, *slash, *base;
+	const char *colon, *so, *base;
 	size_t wl;
 	const sh_plugin *d;
 
 	memset(p, 0, sizeof(*p));
 	p->timeout = 30;
 	p->on_timeout = SH_TEMPFAIL;
-	/* The arguments start at the first ':' after the last '/'. */
-	slash = strrchr(spec, '/');
-	colon = strchr(slash != NULL ? slash : spec, ':');
+	/* The arguments start after ".so:" when the spec has it before any
+	 * '=' (a path may hold ':'), else at the first ':'; values may hold
+	 * '/' and ':' (maildump:dir=/var/mail). */
+	so = strstr(spec, ".so:");
+	if (so != NULL && (strchr(spec, '=') == NULL || so < strchr(spec, '=')))
+		colon = so + 3;
+	else
+		colon = strchr(spec, ':');
 	wl = colon != NULL ? (size_t)(colon - spec) : strlen(spec);
 	if (wl == 0 || wl >= sizeof(what)) {
 		snprintf(errbuf, errsize, "empty or overlong plugin name");

@@ -146,7 +146,8 @@ struct session {
 	enum session_state state;
 	unsigned esmtp : 1, early_talker : 1, dead : 1, close_after_flush : 1;
 	unsigned eof : 1, discard_line : 1, in_event : 1, greeted : 1;
-	unsigned shutdown_after_tx : 1, connect_hooks_ran : 1;
+	unsigned connect_hooks_ran : 1;
+	unsigned pipelined_ahead : 1;	/* more input followed the last command */
 	uint8_t peer_key[16];
 	char peer_addr[46], local_addr[46];
 	unsigned peer_port, local_port;

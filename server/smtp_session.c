@@ -532,6 +532,7 @@ data_done(struct session *s, sh_verdict v)
 	data_decoder_init(&tx->dec, bare);
 	tx->in_body = tx->in_headers = 1;
 	s->body = (struct body_cursor){ 0 };
+	s->pipelined_ahead = 0;
 	cmd_ok(s, SMTP_VERB_DATA);
 	session_enter(s, SESSION_BODY);
 	session_reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
@@ -713,6 +714,8 @@ body_end(struct session *s)
 {
 	struct tx *tx = s->tx;
 
+	/* A command in the same batch as the end marker did not wait. */
+	s->pipelined_ahead = s->in_start < s->in_end;
 	if (tx->draining) {
 		sh_verdict v = tx->drain_verdict;
 		struct chain_reply r = tx->drain_reply;
@@ -955,13 +958,19 @@ command_step(struct session *s)
 		log_escape(esc, sizeof(esc), (const char *)start, len);
 		log_msg(LOG_DEBUG, "session %s: < %s", s->id_str, esc);
 	}
-	if (!s->srv->cfg->pipelining && s->in_start < s->in_end &&
-	    verb != SMTP_VERB_QUIT) {
-		/* Without PIPELINING a client must wait for each reply. */
-		protocol_error(s, 503, "5.5.0", "Improper use of SMTP command "
-		    "pipelining");
-		s->in_start = s->in_end;
-		return STEP_CONTINUE;
+	if (!s->srv->cfg->pipelining) {
+		/* Without PIPELINING a client must wait for each reply: a
+		 * command that came in the same batch as the one before it
+		 * was sent too early (RFC 2920 §3).  Each still gets exactly
+		 * one reply, so the client stays in step. */
+		int early = s->pipelined_ahead;
+
+		s->pipelined_ahead = s->in_start < s->in_end;
+		if (early && verb != SMTP_VERB_QUIT) {
+			protocol_error(s, 503, "5.5.0", "Improper use of SMTP "
+			    "command pipelining");
+			return STEP_CONTINUE;
+		}
 	}
 	if (verb == SMTP_VERB_UNKNOWN) {
 		protocol_error(s, 500, "5.5.1", len == 0 ? "Empty command" :
