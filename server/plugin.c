@@ -251,6 +251,34 @@ fail:
 	return -1;
 }
 
+int
+plugin_from_descriptor(struct plugin *p, const sh_plugin *d, const char *args,
+    char *errbuf, size_t errsize)
+{
+	memset(p, 0, sizeof(*p));
+	p->timeout = 30;
+	p->on_timeout = SH_TEMPFAIL;
+	if (d->abi_major != SH_ABI_MAJOR || d->struct_size < PLUGIN_MIN_SIZE) {
+		snprintf(errbuf, errsize, "descriptor built for plugin ABI %u.%u, "
+		    "host is %u.%u", d->abi_major, d->abi_minor, SH_ABI_MAJOR,
+		    SH_ABI_MINOR);
+		return -1;
+	}
+	p->desc = d;
+	p->name = strdup(d->name != NULL && d->name[0] != '\0' ? d->name : "plugin");
+	p->argbuf = strdup(args != NULL ? args : "");
+	if (p->name == NULL || p->argbuf == NULL) {
+		snprintf(errbuf, errsize, "out of memory");
+		plugin_unload(p);
+		return -1;
+	}
+	if (plugin_parse_args(p, p->argbuf, errbuf, errsize) < 0) {
+		plugin_unload(p);
+		return -1;
+	}
+	return 0;
+}
+
 void
 plugin_unload(struct plugin *p)
 {

@@ -41,6 +41,10 @@ struct plugin {
  * (static or in errbuf). */
 int plugin_load(struct plugin *p, const char *spec, const char *plugin_dir,
     char *errbuf, size_t errsize);
+/* plugin_from_descriptor - a linked-in plugin (test harness): the same
+ * checks and argument parsing as plugin_load, no dlopen. */
+int plugin_from_descriptor(struct plugin *p, const sh_plugin *desc,
+    const char *args, char *errbuf, size_t errsize);
 /* plugin_unload - release what plugin_load took (after fini). */
 void plugin_unload(struct plugin *p);
 /* plugin_default_dir - where NAME.so is looked for without --plugin-dir */

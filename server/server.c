@@ -251,32 +251,37 @@ raise_fd_limit(void)
 	}
 }
 
-/* plugins_init - load and initialise every plugin in chain order */
-static int
-plugins_init(struct server *srv, char *errbuf, size_t errsize)
+int
+server_add_plugin(struct server *srv, const char *spec, const sh_plugin *desc,
+    const char *args, char *errbuf, size_t errsize)
 {
-	struct config *cfg = srv->cfg;
-	size_t i;
+	struct plugin *n, *p;
+	char err[1024];
 
-	if (cfg->nplugins == 0)
-		return 0;
-	srv->plugins = calloc(cfg->nplugins, sizeof(*srv->plugins));
-	if (srv->plugins == NULL) {
+	n = realloc(srv->plugins, (srv->nplugins + 1) * sizeof(*n));
+	if (n == NULL) {
 		snprintf(errbuf, errsize, "out of memory");
 		return -1;
 	}
-	for (i = 0; i < cfg->nplugins; i++) {
-		char err[1024];
-
-		if (plugin_load(&srv->plugins[i], cfg->plugin_specs[i],
-		    cfg->plugin_dir, err, sizeof(err)) < 0) {
-			snprintf(errbuf, errsize, "--plugin %s: %s",
-			    cfg->plugin_specs[i], err);
-			return -1;
-		}
-		srv->plugins[i].index = i;
-		srv->nplugins++;
+	srv->plugins = n;
+	p = &srv->plugins[srv->nplugins];
+	if (spec != NULL ? plugin_load(p, spec, srv->cfg->plugin_dir, err,
+	    sizeof(err)) < 0 : plugin_from_descriptor(p, desc, args, err,
+	    sizeof(err)) < 0) {
+		snprintf(errbuf, errsize, "--plugin %s: %s", spec != NULL ? spec :
+		    (desc->name != NULL ? desc->name : "?"), err);
+		return -1;
 	}
+	p->index = srv->nplugins++;
+	return 0;
+}
+
+/* server_plugins_init - initialise every plugin in chain order */
+int
+server_plugins_init(struct server *srv, char *errbuf, size_t errsize)
+{
+	size_t i;
+
 	for (i = 0; i < srv->nplugins; i++) {
 		struct plugin *p = &srv->plugins[i];
 		int (*init)(sh_ctx *, const sh_arg *, size_t) = p->desc->init;
@@ -319,10 +324,10 @@ server_plugins_fini(struct server *srv)
 }
 
 int
-server_init(struct server *srv, struct config *cfg, char *errbuf, size_t errsize)
+server_setup(struct server *srv, struct config *cfg, struct ev_loop *loop,
+    char *errbuf, size_t errsize)
 {
 	struct timespec ts;
-	size_t i;
 
 	memset(srv, 0, sizeof(*srv));
 	srv->cfg = cfg;
@@ -330,19 +335,34 @@ server_init(struct server *srv, struct config *cfg, char *errbuf, size_t errsize
 	clock_gettime(CLOCK_REALTIME, &ts);
 	srv->id_salt = ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)ts.tv_nsec ^
 	    ((uint64_t)getpid() << 8);
-	signal(SIGPIPE, SIG_IGN);
-	raise_fd_limit();
-	srv->loop = ev_default_loop(EVFLAG_AUTO);
-	if (srv->loop == NULL) {
+	if (loop == NULL) {
 		snprintf(errbuf, errsize, "cannot initialise libev");
 		return -1;
 	}
+	srv->loop = loop;
 	ev_set_userdata(srv->loop, srv);
 	if (workpool_init(&srv->pool, srv->loop, (unsigned)cfg->pool_threads) < 0) {
 		snprintf(errbuf, errsize, "cannot initialise the work pool");
+		srv->pool.loop = NULL;
 		return -1;
 	}
-	if (plugins_init(srv, errbuf, errsize) < 0)
+	return 0;
+}
+
+int
+server_init(struct server *srv, struct config *cfg, char *errbuf, size_t errsize)
+{
+	size_t i;
+
+	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
+	if (server_setup(srv, cfg, ev_default_loop(EVFLAG_AUTO), errbuf, errsize) < 0)
+		return -1;
+	for (i = 0; i < cfg->nplugins; i++)
+		if (server_add_plugin(srv, cfg->plugin_specs[i], NULL, NULL, errbuf,
+		    errsize) < 0)
+			return -1;
+	if (server_plugins_init(srv, errbuf, errsize) < 0)
 		return -1;
 	if (cfg->check)
 		return 0;
@@ -392,7 +412,8 @@ server_destroy(struct server *srv)
 		ev_signal_stop(srv->loop, &srv->sigterm);
 		ev_signal_stop(srv->loop, &srv->sigint);
 		/* Jobs still queued finish; their completions find no session. */
-		workpool_destroy(&srv->pool);
+		if (srv->pool.loop != NULL)
+			workpool_destroy(&srv->pool);
 	}
 	server_plugins_fini(srv);
 	for (i = 0; i < srv->nplugins; i++)

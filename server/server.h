@@ -54,12 +54,27 @@ struct server {
 	struct {
 		uint64_t connections, messages, rejected_connections;
 	} stats;
+
+	/* Called at the end of every transaction, before its memory goes
+	 * (the test harness records the trace block and the outcome). */
+	void (*tx_observer)(void *arg, struct session *s, int accepted);
+	void *tx_observer_arg;
 };
 
 /* server_init - loop, plugins (init in order), listeners; 0 or -1 with a
  * one-line error in errbuf (the caller exits 2) */
 int server_init(struct server *srv, struct config *cfg, char *errbuf,
     size_t errsize);
+/*
+ * The steps of server_init, for embedding the core without listeners (the
+ * plugin test harness): server_setup on a given loop, then plugins added
+ * by spec or by linked-in descriptor, then server_plugins_init.
+ */
+int server_setup(struct server *srv, struct config *cfg, struct ev_loop *loop,
+    char *errbuf, size_t errsize);
+int server_add_plugin(struct server *srv, const char *spec,
+    const sh_plugin *desc, const char *args, char *errbuf, size_t errsize);
+int server_plugins_init(struct server *srv, char *errbuf, size_t errsize);
 /* server_run - serve until a signal asked for shutdown and all is done */
 void server_run(struct server *srv);
 /* server_destroy - fini plugins in reverse, close and free everything */

@@ -247,6 +247,8 @@ tx_end(struct session *s, int accepted)
 		return;
 	if (!accepted)
 		chain_notify_reset(s);
+	if (s->srv->tx_observer != NULL)
+		s->srv->tx_observer(s->srv->tx_observer_arg, s, accepted);
 	for (i = 0; i < tx->nslots; i++)
 		if (tx->slots[i].data != NULL && tx->slots[i].destroy != NULL)
 			tx->slots[i].destroy(tx->slots[i].data);

@@ -1,0 +1,453 @@
+/*
+ * harness.c - the plugin test harness: the real core on a socketpair
+ *
+ * The server side is a struct server set up without listeners on a
+ * private libev loop; the session is accepted from one end of an
+ * AF_UNIX socketpair with a fake peer address, and the harness is the
+ * client on the other end.  Each call writes, then runs the loop until a
+ * complete reply is read.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "server.h"
+#include "session.h"
+#include "sh_harness.h"
+#include "util.h"
+
+#define HARNESS_MAX_OPTS 32
+#define HARNESS_REPLY_MAX 8192
+#define HARNESS_TRACE_MAX (24 * 1024)
+
+struct sh_harness {
+	struct config cfg;
+	struct server srv;
+	int setup, started;
+	char *opts[HARNESS_MAX_OPTS + 1];
+	int nopts;
+	int fd;				/* client end; -1 when none */
+	char inbuf[HARNESS_REPLY_MAX];
+	size_t inlen;
+	char reply[HARNESS_REPLY_MAX];
+	int code;
+	int closed;
+	double timeout;
+	char trace[HARNESS_TRACE_MAX];
+	int accepted;
+	char error[1024];
+};
+
+/* harness_observe - keep the trace block of each ending transaction */
+static void
+harness_observe(void *arg, struct session *s, int accepted)
+{
+	sh_harness *h = arg;
+	struct tx *tx = s->tx;
+	size_t n = tx->trace_len < sizeof(h->trace) - 1 ? tx->trace_len :
+	    sizeof(h->trace) - 1;
+
+	if (tx->trace != NULL)
+		memcpy(h->trace, tx->trace, n);
+	else
+		n = 0;
+	h->trace[n] = '\0';
+	h->accepted = accepted;
+}
+
+sh_harness *
+sh_harness_new(void)
+{
+	sh_harness *h = calloc(1, sizeof(*h));
+
+	if (h == NULL)
+		return NULL;
+	h->fd = -1;
+	h->timeout = 10;
+	h->opts[h->nopts++] = strdup("smtphook-harness");
+	h->opts[h->nopts++] = strdup("--hostname=harness.invalid");
+	if (h->opts[0] == NULL || h->opts[1] == NULL) {
+		free(h->opts[0]);
+		free(h->opts[1]);
+		free(h);
+		return NULL;
+	}
+	return h;
+}
+
+/* harness_setup - parse options and set the core up, once */
+static int
+harness_setup(sh_harness *h)
+{
+	if (h->setup)
+		return 0;
+	config_defaults(&h->cfg);
+	if (config_parse(&h->cfg, h->nopts, h->opts, h->error,
+	    sizeof(h->error)) != CONFIG_OK)
+		return -1;
+	if (server_setup(&h->srv, &h->cfg, ev_loop_new(EVFLAG_AUTO), h->error,
+	    sizeof(h->error)) < 0)
+		return -1;
+	h->srv.tx_observer = harness_observe;
+	h->srv.tx_observer_arg = h;
+	h->setup = 1;
+	return 0;
+}
+
+int
+sh_harness_option(sh_harness *h, const char *name, const char *value)
+{
+	char *opt;
+	size_t n;
+
+	if (h->setup || h->nopts >= HARNESS_MAX_OPTS) {
+		snprintf(h->error, sizeof(h->error), "options go before the first plugin");
+		return -1;
+	}
+	n = strlen(name) + (value != NULL ? strlen(value) : 0) + 4;
+	if ((opt = malloc(n)) == NULL)
+		return -1;
+	snprintf(opt, n, "--%s%s%s", name, value != NULL ? "=" : "",
+	    value != NULL ? value : "");
+	h->opts[h->nopts++] = opt;
+	return 0;
+}
+
+int
+sh_harness_load(sh_harness *h, const char *spec)
+{
+	if (harness_setup(h) < 0)
+		return -1;
+	return server_add_plugin(&h->srv, spec, NULL, NULL, h->error,
+	    sizeof(h->error));
+}
+
+int
+sh_harness_add(sh_harness *h, const sh_plugin *plugin, const char *args)
+{
+	if (harness_setup(h) < 0)
+		return -1;
+	return server_add_plugin(&h->srv, NULL, plugin, args, h->error,
+	    sizeof(h->error));
+}
+
+int
+sh_harness_start(sh_harness *h)
+{
+	if (harness_setup(h) < 0)
+		return -1;
+	if (server_plugins_init(&h->srv, h->error, sizeof(h->error)) < 0)
+		return -1;
+	h->started = 1;
+	return 0;
+}
+
+const char *
+sh_harness_error(const sh_harness *h)
+{
+	return h->error;
+}
+
+void
+sh_harness_timeout(sh_harness *h, double seconds)
+{
+	h->timeout = seconds;
+}
+
+/* harness_pump - one loop turn, then read what the server sent */
+static void
+harness_pump(sh_harness *h)
+{
+	ssize_t n;
+
+	ev_run(h->srv.loop, EVRUN_NOWAIT);
+	if (h->fd < 0 || h->closed)
+		return;
+	n = recv(h->fd, h->inbuf + h->inlen, sizeof(h->inbuf) - 1 - h->inlen,
+	    MSG_DONTWAIT);
+	if (n > 0)
+		h->inlen += (size_t)n;
+	else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+		h->closed = 1;
+	if (h->inlen == sizeof(h->inbuf) - 1)
+		h->closed = 1;	/* a reply that big is a failure anyway */
+}
+
+/* harness_take_reply - a complete (multi-line) reply from inbuf, or 0 */
+static int
+harness_take_reply(sh_harness *h)
+{
+	size_t off = 0;
+
+	while (off < h->inlen) {
+		char *eol = memchr(h->inbuf + off, '\n', h->inlen - off);
+		size_t linelen;
+
+		if (eol == NULL)
+			return 0;
+		linelen = (size_t)(eol - (h->inbuf + off)) + 1;
+		if (linelen < 5 || h->inbuf[off + 3] != '-') {
+			size_t total = off + linelen, rl = total;
+
+			while (rl > 0 && (h->inbuf[rl - 1] == '\n' || h->inbuf[rl - 1] == '\r'))
+				rl--;
+			memcpy(h->reply, h->inbuf, rl);
+			h->reply[rl] = '\0';
+			h->code = atoi(h->reply);
+			memmove(h->inbuf, h->inbuf + total, h->inlen - total);
+			h->inlen -= total;
+			return 1;
+		}
+		off += linelen;
+	}
+	return 0;
+}
+
+/* harness_wait_reply - run the loop until a reply or the timeout */
+static int
+harness_wait_reply(sh_harness *h)
+{
+	double deadline = monotonic_now() + h->timeout;
+
+	h->code = -1;
+	h->reply[0] = '\0';
+	while (!harness_take_reply(h)) {
+		if (h->closed || monotonic_now() > deadline)
+			return -1;
+		harness_pump(h);
+		if (h->inlen == 0 || memchr(h->inbuf, '\n', h->inlen) == NULL) {
+			struct timespec ts = { 0, 200000 };
+			/* Let pool threads and timers make progress. */
+			ev_run(h->srv.loop, EVRUN_NOWAIT);
+			nanosleep(&ts, NULL);
+		}
+	}
+	return h->code;
+}
+
+int
+sh_harness_connect(sh_harness *h, const char *peer_ip)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+	socklen_t len;
+	uint8_t key[16];
+	int fds[2];
+
+	if (!h->started && sh_harness_start(h) < 0)
+		return -1;
+	if (h->fd >= 0)
+		sh_harness_disconnect(h);
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, peer_ip, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		in->sin_port = htons(40000);
+		len = sizeof(*in);
+	} else if (inet_pton(AF_INET6, peer_ip, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(40000);
+		len = sizeof(*in6);
+	} else {
+		snprintf(h->error, sizeof(h->error), "bad peer address '%s'", peer_ip);
+		return -1;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0) {
+		snprintf(h->error, sizeof(h->error), "socketpair: %s", strerror(errno));
+		return -1;
+	}
+	h->fd = fds[1];
+	h->closed = 0;
+	h->inlen = 0;
+	/* As the listener does: the session's end takes it off again. */
+	sockaddr_key((struct sockaddr *)&ss, key);
+	addrcount_add(&h->srv.per_ip, key, 1);
+	session_accept(&h->srv, fds[0], (struct sockaddr *)&ss, len);
+	return harness_wait_reply(h);
+}
+
+int
+sh_harness_send(sh_harness *h, const void *data, size_t len, int want_reply)
+{
+	const char *p = data;
+
+	while (len > 0 && !h->closed) {
+		ssize_t n = send(h->fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+		} else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			/* The server reads only while it runs. */
+			harness_pump(h);
+		} else if (n < 0 && errno != EINTR) {
+			h->closed = 1;
+			return -1;
+		}
+	}
+	if (!want_reply) {
+		harness_pump(h);
+		return 0;
+	}
+	return harness_wait_reply(h);
+}
+
+int
+sh_harness_cmd(sh_harness *h, const char *line)
+{
+	size_t n = strlen(line);
+	char *buf = malloc(n + 3);
+	int code;
+
+	if (buf == NULL)
+		return -1;
+	memcpy(buf, line, n);
+	memcpy(buf + n, "\r\n", 3);
+	code = sh_harness_send(h, buf, n + 2, 1);
+	free(buf);
+	return code;
+}
+
+int
+sh_harness_body(sh_harness *h, const void *msg, size_t len, size_t chunk)
+{
+	const unsigned char *m = msg;
+	unsigned char *wire, *w;
+	size_t i, wl, off;
+	int bol = 1, code;
+
+	/* Worst case every octet is a dot at a line start, plus the end. */
+	if ((wire = malloc(2 * len + 8)) == NULL)
+		return -1;
+	w = wire;
+	for (i = 0; i < len; i++) {
+		if (bol && m[i] == '.')
+			*w++ = '.';
+		*w++ = m[i];
+		bol = m[i] == '\n';
+	}
+	if (len > 0 && !bol) {
+		*w++ = '\r';
+		*w++ = '\n';
+	}
+	memcpy(w, ".\r\n", 3);
+	w += 3;
+	wl = (size_t)(w - wire);
+	if (chunk == 0)
+		chunk = wl;
+	for (off = 0; off + chunk < wl; off += chunk)
+		if (sh_harness_send(h, wire + off, chunk, 0) < 0) {
+			free(wire);
+			return -1;
+		}
+	code = sh_harness_send(h, wire + off, wl - off, 1);
+	free(wire);
+	return code;
+}
+
+int
+sh_harness_message(sh_harness *h, const char *from, const char *const *rcpts,
+    const char *msg)
+{
+	char line[1024];
+	int code;
+	size_t i;
+
+	snprintf(line, sizeof(line), "MAIL FROM:<%s>", from);
+	if ((code = sh_harness_cmd(h, line)) != 250)
+		return code;
+	for (i = 0; rcpts[i] != NULL; i++) {
+		snprintf(line, sizeof(line), "RCPT TO:<%s>", rcpts[i]);
+		if ((code = sh_harness_cmd(h, line)) != 250)
+			return code;
+	}
+	if ((code = sh_harness_cmd(h, "DATA")) != 354)
+		return code;
+	return sh_harness_body(h, msg, strlen(msg), 0);
+}
+
+void
+sh_harness_run(sh_harness *h, double seconds)
+{
+	double deadline = monotonic_now() + seconds;
+
+	while (monotonic_now() < deadline) {
+		struct timespec ts = { 0, 1000000 };
+
+		harness_pump(h);
+		nanosleep(&ts, NULL);
+	}
+}
+
+void
+sh_harness_disconnect(sh_harness *h)
+{
+	double deadline;
+
+	if (h->fd < 0)
+		return;
+	close(h->fd);
+	h->fd = -1;
+	/* Let the server notice, run its hooks and free the session. */
+	deadline = monotonic_now() + h->timeout;
+	while (h->srv.nsessions > 0 && monotonic_now() < deadline) {
+		struct timespec ts = { 0, 200000 };
+
+		ev_run(h->srv.loop, EVRUN_NOWAIT);
+		nanosleep(&ts, NULL);
+	}
+}
+
+void
+sh_harness_free(sh_harness *h)
+{
+	int i;
+
+	if (h == NULL)
+		return;
+	if (h->setup) {
+		sh_harness_disconnect(h);
+		server_destroy(&h->srv);
+		config_free(&h->cfg);
+	}
+	for (i = 0; i < h->nopts; i++)
+		free(h->opts[i]);
+	free(h);
+}
+
+int
+sh_harness_code(const sh_harness *h)
+{
+	return h->code;
+}
+
+const char *
+sh_harness_reply(const sh_harness *h)
+{
+	return h->reply;
+}
+
+const char *
+sh_harness_trace(const sh_harness *h)
+{
+	return h->trace;
+}
+
+int
+sh_harness_accepted(const sh_harness *h)
+{
+	return h->accepted;
+}
+
+int
+sh_harness_closed(const sh_harness *h)
+{
+	return h->closed;
+}

@@ -1,0 +1,94 @@
+/*
+ * sh_harness.h - test harness for smtphook plugins
+ *
+ * SYNOPSIS
+ *	sh_harness *h = sh_harness_new();
+ *	sh_harness_load(h, "build/plugins/policy.so:rcpt_domains=example.org");
+ *	sh_harness_load(h, "sink");
+ *	if (sh_harness_start(h) < 0) fail(sh_harness_error(h));
+ *	sh_harness_connect(h, "192.0.2.7");           -> 220
+ *	sh_harness_cmd(h, "EHLO client.example");     -> 250
+ *	sh_harness_cmd(h, "MAIL FROM:<a@example.net>");
+ *	sh_harness_cmd(h, "RCPT TO:<b@example.org>");  -> 250
+ *	sh_harness_cmd(h, "DATA");                     -> 354
+ *	sh_harness_body(h, msg, len, 7);               -> 250 (sent in 7-octet writes)
+ *	sh_harness_free(h);
+ *
+ * DESCRIPTION
+ *	The harness runs the real smtphook core - the same session state
+ *	machine, verdict chain, plugin loader and host API as smtphookd -
+ *	in the calling process, with the client on the other end of a
+ *	socketpair: no network, no ports, no daemon to start.  Plugins are
+ *	loaded exactly as with -p (a path or a NAME looked up in the plugin
+ *	directory, with key=value arguments), or linked in as a descriptor.
+ *	PENDING verdicts, libev timers and pool jobs work: every call runs
+ *	the loop until the reply arrives (or the harness timeout passes).
+ *
+ *	Every call that sends returns the reply code (or -1 on a timeout or
+ *	a closed connection); sh_harness_reply() gives the whole last reply
+ *	as the server sent it, sh_harness_trace() the header block a storing
+ *	plugin saw at the last transaction's end (Received: and the headers
+ *	plugins added).  Functions are for one thread; one session at a time.
+ */
+#ifndef SH_HARNESS_H
+#define SH_HARNESS_H
+
+#include <stddef.h>
+
+#include "smtphook.h"
+
+typedef struct sh_harness sh_harness;
+
+/* sh_harness_new - an empty harness (NULL: out of memory) */
+sh_harness *sh_harness_new(void);
+/* sh_harness_free - end the session, fini the plugins, free everything */
+void sh_harness_free(sh_harness *h);
+/* sh_harness_option - a daemon option before start, e.g.
+ * ("max-size", "1000"), ("bare-lf", "normalize"), ("no-pipelining", NULL) */
+int sh_harness_option(sh_harness *h, const char *name, const char *value);
+/* sh_harness_load - add a plugin by -p SPEC (PATH-or-NAME[:k=v,...]) */
+int sh_harness_load(sh_harness *h, const char *spec);
+/* sh_harness_add - add a linked-in plugin with "k=v,..." arguments */
+int sh_harness_add(sh_harness *h, const sh_plugin *plugin, const char *args);
+/* sh_harness_start - init the plugins in order; 0, or -1 (see _error) */
+int sh_harness_start(sh_harness *h);
+/* sh_harness_error - the last one-line error */
+const char *sh_harness_error(const sh_harness *h);
+/* sh_harness_timeout - seconds a call waits for a reply (default 10) */
+void sh_harness_timeout(sh_harness *h, double seconds);
+
+/* sh_harness_connect - open a session from peer_ip (numeric v4 or v6);
+ * returns the greeting's code */
+int sh_harness_connect(sh_harness *h, const char *peer_ip);
+/* sh_harness_cmd - send one command line (CRLF added); the reply code */
+int sh_harness_cmd(sh_harness *h, const char *line);
+/* sh_harness_send - send raw octets; then read one reply if want_reply */
+int sh_harness_send(sh_harness *h, const void *data, size_t len, int want_reply);
+/*
+ * sh_harness_body - after DATA's 354: send msg dot-stuffed, in writes of
+ * chunk octets (0: all at once), then the end marker; returns the final
+ * reply code.  msg should end in CRLF (one is added otherwise).
+ */
+int sh_harness_body(sh_harness *h, const void *msg, size_t len, size_t chunk);
+/* sh_harness_message - MAIL, RCPT for each of rcpts (NULL-terminated),
+ * DATA, body: returns the final code, or the first failing code */
+int sh_harness_message(sh_harness *h, const char *from, const char *const *rcpts,
+    const char *msg);
+/* sh_harness_disconnect - close the client side and let the server see it */
+void sh_harness_disconnect(sh_harness *h);
+/* sh_harness_run - run the loop for the given seconds (timers, jobs) */
+void sh_harness_run(sh_harness *h, double seconds);
+
+/* sh_harness_code / _reply - the last reply: code, and its raw lines
+ * without the final CRLF ("550 5.7.1 No\r\n..." for multi-line) */
+int sh_harness_code(const sh_harness *h);
+const char *sh_harness_reply(const sh_harness *h);
+/* sh_harness_trace - trace block of the last transaction that ended
+ * (Received: + added headers, CRLF-terminated lines), "" if none */
+const char *sh_harness_trace(const sh_harness *h);
+/* sh_harness_accepted - did the last transaction end accepted (2xx)? */
+int sh_harness_accepted(const sh_harness *h);
+/* sh_harness_closed - has the server closed the connection? */
+int sh_harness_closed(const sh_harness *h);
+
+#endif
