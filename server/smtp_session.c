@@ -282,7 +282,10 @@ connect_done(struct session *s, sh_verdict v)
 		    "connection", s->info.hostname);
 		if (s->run.reply.code != 421)
 			chain_reply_clear(&s->run.reply);
-		reply_verdict(s, SH_DISCONNECT, &s->run.reply, 421, "4.3.2", text);
+		/* DISCONNECT keeps its usual 4.7.0 (SPEC §4); TEMPFAIL and a
+		 * timed-out verdict say "not available" (4.3.2). */
+		reply_verdict(s, SH_DISCONNECT, &s->run.reply, 421,
+		    v == SH_DISCONNECT ? "4.7.0" : "4.3.2", text);
 		break;
 	}
 	s->greeted = 1;
@@ -521,8 +524,7 @@ data_done(struct session *s, sh_verdict v)
 	}
 	if ((tx->hs = malloc(sizeof(*tx->hs))) == NULL ||
 	    (bare == DATA_BARE_NORMALIZE &&
-	    (tx->scratch = malloc(2 * SESSION_INBUF)) == NULL) ||
-	    tx_build_received(s) < 0) {
+	    (tx->scratch = malloc(2 * SESSION_INBUF)) == NULL)) {
 		session_reply(s, 451, "4.3.0", "Out of memory, try again later");
 		tx_end(s, 0);
 		session_enter(s, SESSION_READY);
@@ -542,6 +544,11 @@ static void
 cmd_data(struct session *s, const char *args, size_t len)
 {
 	(void)args, (void)len;
+	/* Received: first, before anything the data hook adds (sh_tx_trace). */
+	if (s->tx->trace == NULL && tx_build_received(s) < 0) {
+		session_reply(s, 451, "4.3.0", "Out of memory, try again later");
+		return;
+	}
 	chain_start(s, SH_HOOK_DATA, 0, data_done);
 }
 
@@ -730,8 +737,10 @@ body_end(struct session *s)
 			session_enter(s, SESSION_READY);
 		return;
 	}
-	if (tx->dec.saw_bare_lf || tx->dec.saw_bare_cr) {
-		/* Only possible with --bare-lf=reject (RFC 5321 §2.3.8). */
+	if (s->srv->cfg->bare_lf == DATA_BARE_REJECT &&
+	    (tx->dec.saw_bare_lf || tx->dec.saw_bare_cr)) {
+		/* RFC 5321 §2.3.8; the decoder flags them in both modes, and
+		 * with --bare-lf=normalize they are already CRLF. */
 		session_reply(s, 550, "5.5.2", "Message contains a bare CR or LF; "
 		    "lines must end with CRLF");
 		tx_end(s, 0);
@@ -1031,9 +1040,9 @@ session_process(struct session *s)
 	}
 	if (s->eof && !s->dead && !s->close_after_flush && st != STEP_CONTINUE) {
 		/* The client has closed its side: it can send nothing more, and
-		 * a pending verdict will have no one to answer to. */
-		if (s->run.active)
-			chain_cancel(s);
+		 * a pending verdict will have no one to answer to.  The pending
+		 * verdict is cancelled by session_free(), which must still see
+		 * run.active to free the walk's arguments (a RCPT address). */
 		if (s->state == SESSION_BODY && s->close_reason == NULL)
 			s->close_reason = "client closed during DATA";
 		s->dead = 1;
@@ -1259,8 +1268,12 @@ void
 session_event_end(struct session *s)
 {
 	s->in_event = 0;
-	if (!s->dead && s->out_sent < s->out_len)
-		conn_flush(s);
+	/* A flush that drains the queue at once brings no write event: go
+	 * on with the commands that the output high-water mark held back
+	 * (no read event would either: they are already buffered). */
+	while (!s->dead && s->out_sent < s->out_len && conn_flush(s) == 0 &&
+	    !s->dead && s->in != NULL && s->in_start < s->in_end)
+		session_process(s);
 	if (!s->dead) {
 		conn_release_buffers(s);
 		conn_update_watchers(s);
