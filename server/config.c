@@ -149,6 +149,12 @@ set_shutdown_timeout(struct config *c, const char *arg, char *err, size_t errsiz
 static int
 set_greet_pause(struct config *c, const char *arg, char *err, size_t errsize)
 {
+	/* 0 (no pause) is the documented default and may be given, e.g.
+	 * to keep --reject-early-talkers without its implied pause. */
+	if (strspn(arg, "0") == strlen(arg) && arg[0] != '\0') {
+		c->greet_pause = 0;
+		return 0;
+	}
 	if (parse_seconds(arg, &c->greet_pause) < 0 || c->greet_pause > 60) {
 		snprintf(err, errsize, "'%s' is not a number of seconds up to 60", arg);
 		return -1;
@@ -315,7 +321,7 @@ config_usage(void)
 			continue;
 		snprintf(left, sizeof(left), "%s%c%s--%s%s%s",
 		    o->shortname ? "-" : "   ", o->shortname ? o->shortname : ' ',
-		    o->shortname ? ", " : " ", o->name, o->argname ? " " : "",
+		    o->shortname ? ", " : "", o->name, o->argname ? " " : "",
 		    o->argname ? o->argname : "");
 		printf("  %-34s %s\n", left, o->help);
 	}
@@ -409,8 +415,10 @@ config_parse_file(struct config *c, const char *path, char *errbuf, size_t errsi
 	text[size] = '\0';
 	/* Values point into text, which lives as long as the config. */
 	c->file_storage[c->nfile_storage++] = text;
-	for (line = strtok_r(text, "\n", &save); line != NULL && r == CONFIG_OK;
-	    line = strtok_r(NULL, "\n", &save)) {
+	/* strsep, not strtok_r: empty lines must count for "file:line". */
+	save = text;
+	for (line = strsep(&save, "\n"); line != NULL && r == CONFIG_OK;
+	    line = strsep(&save, "\n")) {
 		char *name, *end, *value = NULL;
 		const struct config_option *o;
 

@@ -137,7 +137,9 @@ api_add_header(sh_ctx *ctx, const char *name, const char *value)
 {
 	struct host_ctx *c = HOST(ctx);
 
-	if (c->s == NULL || c->s->tx == NULL || !c->s->tx->in_body) {
+	/* Valid in data (the body is about to begin), header, chunk, eom. */
+	if (c->s == NULL || c->s->tx == NULL || (!c->s->tx->in_body &&
+	    !(c->s->run.active && c->s->run.hook == SH_HOOK_DATA))) {
 		log_msg(LOG_WARN, "plugin %s: sh_add_header() in %s ignored "
 		    "(only while a message is received)", c->plugin->name,
 		    c->hook_name);

@@ -118,6 +118,7 @@ plugin_parse_args(struct plugin *p, char *text, char *errbuf, size_t errsize)
 {
 	size_t n = 1, i;
 	char *item, *save = NULL;
+	int seen_timeout = 0, seen_on_timeout = 0;
 
 	for (i = 0; text[i] != '\0'; i++)
 		n += text[i] == ',';
@@ -139,6 +140,12 @@ plugin_parse_args(struct plugin *p, char *text, char *errbuf, size_t errsize)
 				snprintf(errbuf, errsize, "argument '%s' given twice", item);
 				return -1;
 			}
+		/* The reserved keys are not kept in p->args: count them here. */
+		if ((strcmp(item, "timeout") == 0 && seen_timeout++) ||
+		    (strcmp(item, "on_timeout") == 0 && seen_on_timeout++)) {
+			snprintf(errbuf, errsize, "argument '%s' given twice", item);
+			return -1;
+		}
 		if (strcmp(item, "timeout") == 0) {
 			if (parse_seconds(eq + 1, &p->timeout) < 0) {
 				snprintf(errbuf, errsize,

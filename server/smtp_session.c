@@ -402,7 +402,9 @@ mail_done(struct session *s, sh_verdict v)
 	}
 	session_enter(s, SESSION_MAIL);
 	cmd_ok(s, SMTP_VERB_MAIL);
-	session_reply(s, 250, "2.1.0", "Ok");
+	/* An ACCEPTing plugin's 2xx reply is used (smtphook.h sh_reply). */
+	reply_verdict(s, SH_ACCEPT, v == SH_ACCEPT ? &s->run.reply : NULL, 250,
+	    "2.1.0", "Ok");
 }
 
 /* has_8bit - any octet >= 0x80 (an SMTPUTF8 address) */
@@ -482,7 +484,8 @@ rcpt_done(struct session *s, sh_verdict v)
 	}
 	session_enter(s, SESSION_RCPT);
 	cmd_ok(s, SMTP_VERB_RCPT);
-	session_reply(s, 250, "2.1.5", "Ok");
+	reply_verdict(s, SH_ACCEPT, v == SH_ACCEPT ? &s->run.reply : NULL, 250,
+	    "2.1.5", "Ok");
 }
 
 static void

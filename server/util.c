@@ -324,7 +324,8 @@ parse_ulong(const char *s, unsigned long long min, unsigned long long max,
 	for (; *p != '\0'; p++) {
 		if (*p < '0' || *p > '9')
 			return -1;
-		if (v > (~0ULL - 9) / 10)
+		/* v * 10 + digit <= ULLONG_MAX, exactly (not 9 short of it) */
+		if (v > (~0ULL - (unsigned)(*p - '0')) / 10)
 			return -1;
 		v = v * 10 + (unsigned)(*p - '0');
 	}

@@ -1,0 +1,344 @@
+"""The DATA stream (SPEC §3): exact dot-unstuffing, CRLF kept, 8-bit and
+NUL bytes, any packet split, the SMTP smuggling sequences, --bare-lf,
+--max-size and a large message.
+
+The recording is done by the test plugin chunk_recorder (tests/plugins),
+which writes the host's trace block followed by every chunk it received to
+file=PATH at eom; the tests strip the trace block and compare the rest
+byte for byte with the message the client meant.
+"""
+import hashlib
+import os
+import re
+import socket
+import tempfile
+import time
+import unittest
+
+from smtphook_test import DaemonTestCase, SLOW, plugin_path
+
+RECORDER = plugin_path("chunk_recorder")
+TRACE_RE = re.compile(rb"\AReceived: [^\r\n]*\r\n(?:\t[^\r\n]*\r\n)*")
+SMUGGLED = b"MAIL FROM:<evil@test.example>\r\nRCPT TO:<victim@test.example>\r\nDATA\r\n" \
+    b"Subject: smuggled\r\n\r\nevil\r\n"
+
+
+def stuff(message):
+    """What a client sends for message (RFC 5321 §4.5.2), end marker
+    included.  message must use CRLF line ends."""
+    wire = re.sub(rb"(?m)^\.", b"..", message)
+    if wire and not wire.endswith(b"\r\n"):
+        wire += b"\r\n"
+    return wire + b".\r\n"
+
+
+class DataTestCase(DaemonTestCase):
+    extra_args = ()
+
+    def setUp(self):
+        if not os.path.exists(RECORDER):
+            self.fail("test plugin not built: %s" % RECORDER)
+        tmp = tempfile.TemporaryDirectory(prefix="smtphook-data-")
+        self.addCleanup(tmp.cleanup)
+        self.file = os.path.join(tmp.name, "message")
+        self.d = self.daemon("-p", "%s:file=%s" % (RECORDER, self.file),
+                             *self.extra_args)
+
+    def start(self, c, rcpts=1):
+        self.assertEqual(c.cmd("MAIL FROM:<a@test.example>").code, 250)
+        for i in range(rcpts):
+            self.assertEqual(c.cmd("RCPT TO:<r%d@test.example>" % i).code, 250)
+        r = c.cmd("DATA")
+        self.assertEqual(r.code, 354, r)
+
+    def send_raw(self, c, wire):
+        """One transaction whose DATA stream is wire (end marker included);
+        returns the final reply."""
+        self.start(c)
+        c.send(wire)
+        return c.reply()
+
+    def recorded(self, reply):
+        """The message of the transaction that reply accepted."""
+        self.assertEqual(reply.code, 250, reply)
+        qid = reply.text.rsplit(" ", 1)[-1]
+        with open(self.file, "rb") as f:
+            data = f.read()
+        m = TRACE_RE.match(data)
+        self.assertIsNotNone(m, "no trace block at the start of %r" % data[:200])
+        self.assertIn((" id %s" % qid).encode(), m.group(0))
+        return data[m.end():]
+
+    def assertRecorded(self, c, wire, message):
+        r = self.send_raw(c, wire)
+        self.assertEqual(self.recorded(r), message)
+
+    def ehlo_client(self):
+        c = self.client(self.d)
+        self.assertEqual(c.ehlo().code, 250)
+        return c
+
+
+class DotStuffingTest(DataTestCase):
+    def test_unstuffing_exact(self):
+        c = self.ehlo_client()
+        wire = (b".x first line with a stuffed dot\r\n"
+                b"..\r\n"
+                b"...x\r\n"
+                b". \r\n"
+                b"a.b\r\n"
+                b"a\r\n"
+                b".\r\n")
+        message = (b"x first line with a stuffed dot\r\n"
+                   b".\r\n"
+                   b"..x\r\n"
+                   b" \r\n"
+                   b"a.b\r\n"
+                   b"a\r\n")
+        self.assertRecorded(c, wire, message)
+
+    def test_dot_only_message(self):
+        c = self.ehlo_client()
+        self.assertRecorded(c, b"..\r\n.\r\n", b".\r\n")
+
+    def test_stuffed_roundtrip(self):
+        c = self.ehlo_client()
+        message = (b"From: a@test.example\r\nSubject: dots\r\n\r\n"
+                   b".\r\n..\r\n...\r\n.leading\r\n..two\r\n"
+                   b"trailing.\r\n.\r\n\r\n.end\r\n")
+        self.assertRecorded(c, stuff(message), message)
+
+    def test_empty_message(self):
+        c = self.ehlo_client()
+        self.assertRecorded(c, b".\r\n", b"")
+
+    def test_empty_lines_kept(self):
+        c = self.ehlo_client()
+        self.assertRecorded(c, b"\r\n\r\n\r\n.\r\n", b"\r\n\r\n\r\n")
+
+
+class BytesTest(DataTestCase):
+    def test_crlf_kept_and_bytes_exact(self):
+        c = self.ehlo_client()
+        message = (b"Subject: t\r\nX-Folded: a\r\n\tb\r\n\r\n"
+                   b"line one\r\nline two  \r\n\ttabbed\r\n")
+        self.assertRecorded(c, stuff(message), message)
+
+    def test_8bit_and_nul_bytes(self):
+        c = self.ehlo_client()
+        allbytes = bytes(b for b in range(256) if b not in (10, 13))
+        message = (b"Subject: bin\r\n\r\n" + allbytes + b"\r\n" +
+                   b"\x00\r\n\x00.\x00\r\n\xff\xfe\r\n" +
+                   "gr\u00fc\u00dfe \u2603\r\n".encode())
+        self.assertRecorded(c, stuff(message), message)
+
+    def test_long_line_without_limit(self):
+        """No line-length limit inside the body (the host does not enforce
+        RFC 5322's 998): a 200 KiB line, longer than the input buffer,
+        passes intact."""
+        c = self.ehlo_client()
+        message = b"Subject: long\r\n\r\n" + b"y" * (200 * 1024) + b"\r\n"
+        self.assertRecorded(c, stuff(message), message)
+
+    def test_message_split_into_one_byte_sends(self):
+        c = self.ehlo_client()
+        c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        message = (b"Subject: bytes\r\n\r\n.one\r\n..\r\n\r\n.\r\nlast.\r\n"
+                   b"x\x00\xff\r\n")
+        wire = stuff(message)
+        self.start(c)
+        for i in range(len(wire)):
+            c.send(wire[i:i + 1])
+            if i % 8 == 0:
+                time.sleep(0.002)
+        self.assertEqual(self.recorded(c.reply()), message)
+        # The session is in step: exactly one reply came.
+        self.assertEqual(c.cmd("NOOP").code, 250)
+
+    def test_end_marker_split_at_every_position(self):
+        c = self.ehlo_client()
+        c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for cut in range(1, 8):
+            with self.subTest(cut=cut):
+                message = b"Subject: cut %d\r\n\r\nbody\r\n" % cut
+                wire = stuff(message)  # ends "body\r\n.\r\n"
+                split = len(wire) - cut  # from after "\r\n." back into "body"
+                self.start(c)
+                c.send(wire[:split])
+                time.sleep(0.1)
+                c.send(wire[split:])
+                self.assertEqual(self.recorded(c.reply()), message)
+
+    def test_stuffed_dot_split_from_its_line(self):
+        """A '.' at a line start as the last byte of a packet: only the
+        next bytes tell a stuffed dot from the end marker."""
+        c = self.ehlo_client()
+        c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.start(c)
+        for part in (b"a\r\n.", b".b\r\n.", b"\r", b"x\r\n.", b"\r\n"):
+            c.send(part)
+            time.sleep(0.1)
+        # ".\rx" is a stuffed dot followed by a bare CR: rejected.
+        r = c.reply()
+        self.assertEqual((r.code, r.enhanced), (550, "5.5.2"), r)
+        self.start(c)
+        for part in (b"a\r\n.", b".b\r\n.", b"\r", b"\n"):
+            c.send(part)
+            time.sleep(0.1)
+        self.assertEqual(self.recorded(c.reply()), b"a\r\n.b\r\n")
+
+    def test_several_messages_in_one_session(self):
+        c = self.ehlo_client()
+        for i in range(5):
+            message = b"Subject: %d\r\n\r\n" % i + b".line\r\n" * i
+            self.assertRecorded(c, stuff(message), message)
+
+
+class SmugglingTest(DataTestCase):
+    SEQUENCES = {
+        "LF.LF": b"\n.\n",
+        "CRLF.LF": b"\r\n.\n",
+        "LF.CRLF": b"\n.\r\n",
+        "CR.CRLF": b"\r.\r\n",
+    }
+
+    def test_smuggling_sequences_do_not_end_data(self):
+        c = self.ehlo_client()
+        for name, seq in self.SEQUENCES.items():
+            with self.subTest(seq=name):
+                if os.path.exists(self.file):
+                    os.unlink(self.file)
+                self.start(c)
+                c.send(b"Subject: s\r\n\r\ntext" + seq + SMUGGLED)
+                # Had the sequence ended the data, the smuggled commands
+                # would have been answered by now.
+                time.sleep(0.2)
+                c.send(b"more\r\n.\r\n")
+                r = c.reply()
+                self.assertEqual((r.code, r.enhanced), (550, "5.5.2"), r)
+                # Exactly one reply: the next one is for our NOOP.
+                self.assertEqual(c.cmd("NOOP").code, 250)
+                self.assertEqual(c.buf, b"")
+                self.assertFalse(os.path.exists(self.file))
+        self.assertNotIn("accepted by plugin", self.d.log())
+
+    def test_smuggling_sequences_pipelined_at_once(self):
+        """The same with everything in one packet, the real end too."""
+        c = self.ehlo_client()
+        for name, seq in self.SEQUENCES.items():
+            with self.subTest(seq=name):
+                self.start(c)
+                c.send(b"text" + seq + SMUGGLED + b".\r\nNOOP\r\n")
+                r = c.reply()
+                self.assertEqual((r.code, r.enhanced), (550, "5.5.2"), r)
+                r = c.reply()
+                self.assertEqual((r.code, r.enhanced), (250, "2.0.0"), r)
+                self.assertNotIn("queued", r.text)
+
+    def test_bare_lf_rejected_session_usable(self):
+        c = self.ehlo_client()
+        for bad in (b"line1\nline2\r\n", b"line1\rline2\r\n", b"end with cr\r\r\n"):
+            with self.subTest(body=bad):
+                r = self.send_raw(c, bad + b".\r\n")
+                self.assertEqual((r.code, r.enhanced), (550, "5.5.2"), r)
+        self.assertRecorded(c, b"fine\r\n.\r\n", b"fine\r\n")
+
+
+class NormalizeTest(DataTestCase):
+    extra_args = ("--bare-lf", "normalize")
+
+    def test_bare_lf_and_cr_become_crlf(self):
+        c = self.ehlo_client()
+        self.assertRecorded(c, b"Subject: n\n\nline1\nline2\rline3\r\n.\r\n",
+                            b"Subject: n\r\n\r\nline1\r\nline2\r\nline3\r\n")
+
+    def test_smuggling_sequences_stay_data(self):
+        c = self.ehlo_client()
+        for name, seq in SmugglingTest.SEQUENCES.items():
+            with self.subTest(seq=name):
+                self.start(c)
+                c.send(b"text" + seq + SMUGGLED + b".\r\n")
+                rec = self.recorded(c.reply())
+                # The smuggled commands are part of the message ...
+                self.assertIn(SMUGGLED, rec)
+                self.assertTrue(rec.startswith(b"text\r\n"), rec)
+                # ... whose every line now ends in CRLF.
+                self.assertNotRegex(rec, rb"\r(?!\n)|(?<!\r)\n")
+                self.assertEqual(c.cmd("NOOP").code, 250)
+
+    def test_dot_after_bare_lf_is_not_unstuffed(self):
+        """docs/PROTOCOL.md: a line after a bare LF is not a line start."""
+        c = self.ehlo_client()
+        self.assertRecorded(c, b"a\n..b\r\n.\r\n", b"a\r\n..b\r\n")
+
+    def test_normal_message_unchanged(self):
+        c = self.ehlo_client()
+        message = b"Subject: ok\r\n\r\n.dot\r\nbody\r\n"
+        self.assertRecorded(c, stuff(message), message)
+
+
+class MaxSizeTest(DataTestCase):
+    extra_args = ("-s", "100")
+
+    def test_exactly_max_size_accepted(self):
+        c = self.ehlo_client()
+        message = b"x" * 98 + b"\r\n"
+        self.assertEqual(len(message), 100)
+        self.assertRecorded(c, stuff(message), message)
+
+    def test_one_over_max_size_rejected(self):
+        c = self.ehlo_client()
+        message = b"x" * 99 + b"\r\n"
+        r = self.send_raw(c, stuff(message))
+        self.assertEqual((r.code, r.enhanced), (552, "5.3.4"), r)
+        self.assertFalse(os.path.exists(self.file))
+        # The session stays usable.
+        self.assertRecorded(c, b"small\r\n.\r\n", b"small\r\n")
+
+    def test_size_counts_the_unstuffed_message(self):
+        c = self.ehlo_client()
+        message = b".a\r\n" * 25  # 100 octets, 125 on the wire
+        self.assertEqual(len(message), 100)
+        wire = stuff(message)
+        self.assertEqual(len(wire), 125 + 3)
+        self.assertRecorded(c, wire, message)
+
+    def test_far_over_max_size_drained(self):
+        c = self.ehlo_client()
+        self.start(c)
+        c.send(b"z" * 998 + b"\r\n")
+        for _ in range(1000):
+            c.send(b"z" * 998 + b"\r\n")
+        c.send(b".\r\n")
+        r = c.reply()
+        self.assertEqual((r.code, r.enhanced), (552, "5.3.4"), r)
+        self.assertFalse(os.path.exists(self.file))
+        self.assertEqual(c.cmd("NOOP").code, 250)
+        self.assertRecorded(c, b"ok\r\n.\r\n", b"ok\r\n")
+
+
+class LargeMessageTest(DataTestCase):
+    def test_20_mib_message_streams(self):
+        c = self.ehlo_client()
+        line = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.,-+=*\r\n"
+        body = b"Subject: big\r\n\r\n" + line * ((20 << 20) // len(line) + 1)
+        self.assertGreater(len(body), 20 << 20)
+        h = hashlib.sha256(body).hexdigest()
+        start = time.time()
+        self.start(c)
+        view = memoryview(body)
+        for off in range(0, len(body), 1 << 16):
+            c.send(view[off:off + (1 << 16)])
+        c.send(b".\r\n")
+        c.sock.settimeout(60 * SLOW)
+        r = c.reply()
+        elapsed = time.time() - start
+        self.assertLess(elapsed, 30 * SLOW, "20 MiB took %.1fs" % elapsed)
+        rec = self.recorded(r)
+        self.assertEqual(len(rec), len(body))
+        self.assertEqual(hashlib.sha256(rec).hexdigest(), h)
+        self.d.wait_log("%d octets" % len(body))
+
+
+if __name__ == "__main__":
+    unittest.main()
