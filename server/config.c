@@ -61,6 +61,66 @@ set_listen(struct config *c, const char *arg, char *err, size_t errsize)
 }
 
 static int
+set_tls_listen(struct config *c, const char *arg, char *err, size_t errsize)
+{
+	if (set_listen(c, arg, err, errsize) < 0)
+		return -1;
+	c->listen[c->nlisten - 1].implicit_tls = 1;
+	return 0;
+}
+
+/* set_file - an option naming a readable file */
+static int
+set_file(const char **field, const char *arg, char *err, size_t errsize)
+{
+	if (access(arg, R_OK) < 0) {
+		snprintf(err, errsize, "%s: %s", arg, strerror(errno));
+		return -1;
+	}
+	*field = arg;
+	return 0;
+}
+
+static int
+set_tls_cert(struct config *c, const char *arg, char *err, size_t errsize)
+{
+	return set_file(&c->tls_cert, arg, err, errsize);
+}
+
+static int
+set_tls_key(struct config *c, const char *arg, char *err, size_t errsize)
+{
+	return set_file(&c->tls_key, arg, err, errsize);
+}
+
+static int
+set_tls_ciphers(struct config *c, const char *arg, char *err, size_t errsize)
+{
+	(void)err, (void)errsize;
+	c->tls_ciphers = arg;
+	return 0;
+}
+
+static int
+set_tls_min_version(struct config *c, const char *arg, char *err, size_t errsize)
+{
+	if (strcmp(arg, "1.2") != 0 && strcmp(arg, "1.3") != 0) {
+		snprintf(err, errsize, "'%s': expected 1.2 or 1.3", arg);
+		return -1;
+	}
+	c->tls_min_version = arg;
+	return 0;
+}
+
+static int
+set_require_tls(struct config *c, const char *arg, char *err, size_t errsize)
+{
+	(void)arg, (void)err, (void)errsize;
+	c->require_tls = 1;
+	return 0;
+}
+
+static int
 set_hostname(struct config *c, const char *arg, char *err, size_t errsize)
 {
 	size_t i, n = strlen(arg);
@@ -278,12 +338,12 @@ static const struct config_option options[] = {
 	{ "version", 0, NULL, "print the version and exit", set_none },
 	{ "help", 'h', NULL, "this text", set_none },
 	{ "workers", 'w', "N", NULL, set_workers },
-	{ "tls-cert", 0, "FILE", NULL, not_yet },
-	{ "tls-key", 0, "FILE", NULL, not_yet },
-	{ "tls-listen", 0, "HOST:PORT", NULL, not_yet },
-	{ "tls-ciphers", 0, "LIST", NULL, not_yet },
-	{ "tls-min-version", 0, "VERSION", NULL, not_yet },
-	{ "require-tls", 0, NULL, NULL, not_yet },
+	{ "tls-cert", 0, "FILE", "certificate chain (PEM) for STARTTLS and --tls-listen; reloaded on SIGHUP", set_tls_cert },
+	{ "tls-key", 0, "FILE", "private key (PEM) of --tls-cert", set_tls_key },
+	{ "tls-listen", 0, "HOST:PORT", "implicit-TLS listener (RFC 8314, e.g. port 465; repeatable)", set_tls_listen },
+	{ "tls-ciphers", 0, "LIST", "OpenSSL cipher list for TLS 1.2 (default: Mozilla intermediate)", set_tls_ciphers },
+	{ "tls-min-version", 0, "1.2|1.3", "lowest TLS version accepted (default 1.2)", set_tls_min_version },
+	{ "require-tls", 0, NULL, "refuse MAIL before STARTTLS (530 5.7.0)", set_require_tls },
 	{ "auth", 0, "MECHS", NULL, not_yet },
 	{ "auth-insecure", 0, NULL, NULL, not_yet },
 	{ "proxy-protocol", 0, NULL, NULL, not_yet },
@@ -515,6 +575,25 @@ config_parse(struct config *c, int argc, char **argv, char *errbuf, size_t errsi
 		r = apply(c, o, value, 0, errbuf, errsize);
 		if (r != CONFIG_OK)
 			return r;
+	}
+	if ((c->tls_cert != NULL) != (c->tls_key != NULL)) {
+		snprintf(errbuf, errsize, "--tls-cert and --tls-key go together");
+		return CONFIG_ERROR;
+	}
+	if (c->tls_cert == NULL) {
+		size_t k;
+
+		for (k = 0; k < c->nlisten; k++)
+			if (c->listen[k].implicit_tls) {
+				snprintf(errbuf, errsize, "--tls-listen needs --tls-cert "
+				    "and --tls-key");
+				return CONFIG_ERROR;
+			}
+		if (c->require_tls) {
+			snprintf(errbuf, errsize, "--require-tls needs --tls-cert and "
+			    "--tls-key");
+			return CONFIG_ERROR;
+		}
 	}
 	if (c->nlisten == 0 && set_listen(c, "127.0.0.1:2525", errbuf, errsize) < 0)
 		return CONFIG_ERROR;

@@ -21,6 +21,7 @@ struct config_listen {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	char text[80];
+	int implicit_tls;		/* --tls-listen (RFC 8314) */
 };
 
 struct config {
@@ -45,6 +46,8 @@ struct config {
 	int verbose;
 	enum log_format log_format;
 	unsigned long pool_threads;
+	const char *tls_cert, *tls_key, *tls_ciphers, *tls_min_version;
+	int require_tls;
 	/* Strings read from -c FILE live here until exit. */
 	char *file_storage[8];
 	size_t nfile_storage;

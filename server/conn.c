@@ -17,6 +17,63 @@
 #include "log.h"
 #include "server.h"
 #include "session.h"
+#include "tls.h"
+
+/* conn_recv / conn_send - through TLS when it is on */
+static ssize_t
+conn_recv(struct session *s, void *buf, size_t len)
+{
+	if (s->ssl != NULL)
+		return tls_read(s, buf, len);
+	return recv(s->fd, buf, len, 0);
+}
+
+static ssize_t
+conn_send(struct session *s, const void *buf, size_t len)
+{
+	if (s->ssl != NULL)
+		return tls_write(s, buf, len);
+	return send(s->fd, buf, len, MSG_NOSIGNAL);
+}
+
+/*
+ * conn_handshake_step - drive a TLS handshake; on success tell the
+ * session (which then resets after STARTTLS, or greets after implicit
+ * TLS).  Returns 1 when the connection is usable for data.
+ */
+static int
+conn_handshake_step(struct session *s)
+{
+	int r = tls_handshake(s);
+
+	if (r < 0) {
+		s->dead = 1;
+		if (s->close_reason == NULL)
+			s->close_reason = "TLS handshake failed";
+		return 0;
+	}
+	if (r == 0)
+		return 0;
+	s->last_activity = ev_now(s->srv->loop);
+	conn_start_idle(s);
+	session_tls_up(s);
+	return 1;
+}
+
+/* conn_start_tls - begin the server side of a handshake now */
+int
+conn_start_tls(struct session *s)
+{
+	double limit = s->srv->cfg->timeout < 30 ? s->srv->cfg->timeout : 30;
+
+	if (tls_start(s, s->srv->tls_ctx) < 0)
+		return -1;
+	/* The handshake has its own, shorter deadline; slow drips of
+	 * handshake bytes do not extend it. */
+	s->handshake_deadline = ev_now(s->srv->loop) + limit;
+	conn_handshake_step(s);
+	return 0;
+}
 
 /* conn_read_cb - read what the socket has, then process it */
 static void
@@ -27,6 +84,10 @@ conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)loop, (void)revents;
 	s->in_event = 1;
+	if (s->tls_handshaking && !conn_handshake_step(s)) {
+		session_event_end(s);
+		return;
+	}
 	if (s->in == NULL) {
 		if ((s->in = malloc(SESSION_INBUF)) == NULL) {
 			log_msg(LOG_ERROR, "session %s: out of memory", s->id_str);
@@ -49,7 +110,7 @@ conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		session_event_end(s);
 		return;
 	}
-	n = recv(s->fd, s->in + s->in_end, SESSION_INBUF - s->in_end, 0);
+	n = conn_recv(s, s->in + s->in_end, SESSION_INBUF - s->in_end);
 	if (n > 0) {
 		s->in_end += (size_t)n;
 		s->last_activity = ev_now(s->srv->loop);
@@ -77,8 +138,15 @@ conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)loop, (void)revents;
 	s->in_event = 1;
-	if (conn_flush(s) == 0)
+	if (s->tls_handshaking) {
+		conn_handshake_step(s);
+	} else if (tls_wants_write(s) && s->out_sent == s->out_len) {
+		/* A TLS read needed the socket writable: read again. */
+		s->tls_want_write = 0;
+		ev_feed_event(s->srv->loop, &s->rio, EV_READ);
+	} else if (conn_flush(s) == 0) {
 		session_process(s);
+	}
 	session_event_end(s);
 }
 
@@ -91,6 +159,18 @@ conn_idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	double left = s->last_activity + timeout - ev_now(loop);
 
 	(void)revents;
+	if (s->tls_handshaking) {
+		left = s->handshake_deadline - ev_now(loop);
+		if (left <= 0.001) {
+			log_msg(LOG_INFO, "session %s: TLS handshake timed out",
+			    s->id_str);
+			s->in_event = 1;
+			s->dead = 1;
+			s->close_reason = "TLS handshake timeout";
+			session_event_end(s);
+			return;
+		}
+	}
 	if (left > 0.001 || s->pend.waiting) {
 		/* Activity since, or we are the slow one (a plugin's own
 		 * timeout covers that). */
@@ -165,8 +245,8 @@ int
 conn_flush(struct session *s)
 {
 	while (s->out_sent < s->out_len) {
-		ssize_t n = send(s->fd, s->out + s->out_sent,
-		    s->out_len - s->out_sent, MSG_NOSIGNAL);
+		ssize_t n = conn_send(s, s->out + s->out_sent,
+		    s->out_len - s->out_sent);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -193,11 +273,22 @@ void
 conn_update_watchers(struct session *s)
 {
 	struct ev_loop *loop = s->srv->loop;
-	int want_write = s->out_sent < s->out_len;
+	int want_write = s->out_sent < s->out_len || tls_wants_write(s);
 	int room = s->in == NULL || s->in_end < SESSION_INBUF ||
 	    (s->in_start > 0 && !s->run.active && !s->body.busy);
+	/* After "220 Ready to start TLS" nothing is read as plaintext: the
+	 * next bytes are the client's handshake. */
 	int want_read = !s->dead && !s->eof && !s->close_after_flush && room &&
+	    !s->starttls_pending &&
 	    s->out_len - s->out_sent < SESSION_OUTBUF_HIGH;
+
+	if (s->tls_handshaking) {
+		want_read = !tls_wants_write(s);
+		want_write = tls_wants_write(s);
+	} else if (want_read && tls_pending(s)) {
+		/* OpenSSL holds decrypted bytes the socket will not announce. */
+		ev_feed_event(loop, &s->rio, EV_READ);
+	}
 
 	if (want_read && !ev_is_active(&s->rio))
 		ev_io_start(loop, &s->rio);

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "server.h"
 #include "session.h"
+#include "tls.h"
 
 #define ACCEPT_BATCH 64
 #define EMFILE_BACKOFF 0.1
@@ -139,7 +140,8 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			    "address, try again later");
 			continue;
 		}
-		session_accept(srv, fd, (struct sockaddr *)&peer, plen);
+		session_accept_on(srv, fd, (struct sockaddr *)&peer, plen,
+		    l->implicit_tls);
 		if (srv->shutting_down)
 			return;
 	}
@@ -170,6 +172,7 @@ listen_one(struct server *srv, const struct config_listen *cl, char *errbuf,
 	}
 	l->fd = fd;
 	l->srv = srv;
+	l->implicit_tls = cl->implicit_tls;
 	snprintf(l->text, sizeof(l->text), "%s", cl->text);
 	ev_io_init(&l->io, accept_cb, fd, EV_READ);
 	srv->nlisteners++;
@@ -187,6 +190,35 @@ close_listeners(struct server *srv)
 		close(srv->listeners[i].fd);
 	}
 	srv->nlisteners = 0;
+}
+
+/*
+ * sighup_cb - reload the TLS certificate and key (certificate renewals).
+ * A context that fails to load leaves the old one in place; sessions keep
+ * the context they started with.
+ */
+static void
+sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct server *srv = ev_userdata(loop);
+	char err[512];
+	SSL_CTX *ctx;
+
+	(void)w, (void)revents;
+	if (srv->cfg->tls_cert == NULL) {
+		log_msg(LOG_INFO, "SIGHUP: nothing to reload");
+		return;
+	}
+	ctx = tls_ctx_new(srv->cfg, err, sizeof(err));
+	if (ctx == NULL) {
+		log_msg(LOG_WARN, "SIGHUP: TLS reload failed, keeping the old "
+		    "certificate: %s", err);
+		return;
+	}
+	tls_ctx_free(srv->tls_ctx);
+	srv->tls_ctx = ctx;
+	log_msg(LOG_INFO, "SIGHUP: TLS certificate reloaded from %s",
+	    srv->cfg->tls_cert);
 }
 
 void
@@ -362,6 +394,9 @@ server_init(struct server *srv, struct config *cfg, char *errbuf, size_t errsize
 		if (server_add_plugin(srv, cfg->plugin_specs[i], NULL, NULL, errbuf,
 		    errsize) < 0)
 			return -1;
+	if (cfg->tls_cert != NULL &&
+	    (srv->tls_ctx = tls_ctx_new(cfg, errbuf, errsize)) == NULL)
+		return -1;
 	if (server_plugins_init(srv, errbuf, errsize) < 0)
 		return -1;
 	if (cfg->check)
@@ -375,8 +410,8 @@ server_init(struct server *srv, struct config *cfg, char *errbuf, size_t errsize
 	ev_signal_start(srv->loop, &srv->sigterm);
 	ev_signal_init(&srv->sigint, signal_cb, SIGINT);
 	ev_signal_start(srv->loop, &srv->sigint);
-	/* Nothing to reload yet; do not let SIGHUP kill the daemon. */
-	signal(SIGHUP, SIG_IGN);
+	ev_signal_init(&srv->sighup, sighup_cb, SIGHUP);
+	ev_signal_start(srv->loop, &srv->sighup);
 	return 0;
 }
 
@@ -411,6 +446,7 @@ server_destroy(struct server *srv)
 		ev_timer_stop(srv->loop, &srv->accept_backoff);
 		ev_signal_stop(srv->loop, &srv->sigterm);
 		ev_signal_stop(srv->loop, &srv->sigint);
+		ev_signal_stop(srv->loop, &srv->sighup);
 		/* Jobs still queued finish; their completions find no session. */
 		if (srv->pool.loop != NULL)
 			workpool_destroy(&srv->pool);
@@ -421,6 +457,8 @@ server_destroy(struct server *srv)
 	free(srv->plugins);
 	srv->plugins = NULL;
 	srv->nplugins = 0;
+	tls_ctx_free(srv->tls_ctx);
+	srv->tls_ctx = NULL;
 	u64map_free(&srv->sessions);
 	addrcount_free(&srv->per_ip);
 	if (srv->reserve_fd >= 0)

@@ -23,6 +23,7 @@ struct session;
 struct listener {
 	ev_io io;
 	int fd;
+	int implicit_tls;
 	struct server *srv;
 	char text[80];
 };
@@ -47,7 +48,8 @@ struct server {
 	uint64_t next_generation;	/* of pending-verdict tokens */
 	uint64_t id_salt;		/* makes transaction ids unique per run */
 
-	ev_signal sigterm, sigint;
+	ev_signal sigterm, sigint, sighup;
+	struct ssl_ctx_st *tls_ctx;	/* NULL without --tls-cert */
 	ev_timer shutdown_timer;
 	int shutting_down;
 

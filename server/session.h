@@ -148,6 +148,11 @@ struct session {
 	unsigned eof : 1, discard_line : 1, in_event : 1, greeted : 1;
 	unsigned connect_hooks_ran : 1;
 	unsigned pipelined_ahead : 1;	/* more input followed the last command */
+	unsigned tls_handshaking : 1, tls_want_write : 1;
+	unsigned starttls_pending : 1;	/* handshake once "220 Ready" is out */
+	struct ssl_st *ssl;		/* NULL: plaintext */
+	struct tls_names *tls_names;	/* set once TLS is up */
+	double handshake_deadline;
 	uint8_t peer_key[16];
 	char peer_addr[46], local_addr[46];
 	unsigned peer_port, local_port;
@@ -174,6 +179,9 @@ struct session {
 /* session_accept - take a new connection; closes fd on failure */
 void session_accept(struct server *srv, int fd, const struct sockaddr *peer,
     socklen_t peerlen);
+/* session_accept_on - the same; implicit_tls: handshake before greeting */
+void session_accept_on(struct server *srv, int fd, const struct sockaddr *peer,
+    socklen_t peerlen, int implicit_tls);
 /* session_reply - queue one reply (multi-line when text has '\n') */
 void session_reply(struct session *s, int code, const char *enhanced,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -196,6 +204,9 @@ int conn_out_reserve(struct session *s, size_t n);
 void conn_start(struct session *s);
 void conn_start_idle(struct session *s);
 void conn_release_buffers(struct session *s);
+int conn_start_tls(struct session *s);
+/* session_tls_up - the handshake finished (smtp_session.c) */
+void session_tls_up(struct session *s);
 
 /* Transactions (tx.c) */
 struct tx *tx_new(struct session *s);

@@ -31,6 +31,7 @@
 #include "log.h"
 #include "server.h"
 #include "session.h"
+#include "tls.h"
 
 enum step { STEP_CONTINUE, STEP_NEED_INPUT, STEP_WAIT };
 
@@ -65,6 +66,7 @@ static void cmd_vrfy(struct session *, const char *, size_t);
 static void cmd_expn(struct session *, const char *, size_t);
 static void cmd_help(struct session *, const char *, size_t);
 static void cmd_not_implemented(struct session *, const char *, size_t);
+static void cmd_starttls(struct session *, const char *, size_t);
 
 /* THE command table: one row per verb. */
 static const struct smtp_command commands[SMTP_VERB_COUNT] = {
@@ -82,7 +84,7 @@ static const struct smtp_command commands[SMTP_VERB_COUNT] = {
 	[SMTP_VERB_VRFY] = { ST_ANY_CMD, CMD_NEED_ARGS, "VRFY address", NULL, cmd_vrfy },
 	[SMTP_VERB_EXPN] = { ST_ANY_CMD, CMD_NEED_ARGS, "EXPN list", NULL, cmd_expn },
 	[SMTP_VERB_HELP] = { ST_ANY_CMD, 0, NULL, NULL, cmd_help },
-	[SMTP_VERB_STARTTLS] = { ST_ANY_CMD, 0, NULL, NULL, cmd_not_implemented },
+	[SMTP_VERB_STARTTLS] = { ST_ANY_CMD, CMD_NO_ARGS, "STARTTLS", NULL, cmd_starttls },
 	[SMTP_VERB_AUTH] = { ST_ANY_CMD, 0, NULL, NULL, cmd_not_implemented },
 };
 
@@ -350,6 +352,8 @@ helo_done(struct session *s, sh_verdict v)
 		    cfg->max_size);
 	else
 		n += snprintf(caps + n, sizeof(caps) - (size_t)n, "SIZE\n");
+	if (s->srv->tls_ctx != NULL && s->ssl == NULL)
+		n += snprintf(caps + n, sizeof(caps) - (size_t)n, "STARTTLS\n");
 	snprintf(caps + n, sizeof(caps) - (size_t)n,
 	    "8BITMIME\nSMTPUTF8\nENHANCEDSTATUSCODES\nDSN");
 	session_reply(s, 250, NULL, "%s", caps);
@@ -442,6 +446,10 @@ cmd_mail(struct session *s, const char *args, size_t len)
 	struct smtp_mail_arg a;
 	struct config *cfg = s->srv->cfg;
 
+	if (cfg->require_tls && s->ssl == NULL) {
+		protocol_error(s, 530, "5.7.0", "Must issue a STARTTLS command first");
+		return;
+	}
 	if (parse_envelope_arg(s, args, len, 0, &a) < 0)
 		return;
 	if (a.body == SMTP_BODY_BINARYMIME) {
@@ -885,6 +893,58 @@ cmd_expn(struct session *s, const char *args, size_t len)
 	vrfy_common(s, args, len, SH_HOOK_EXPN);
 }
 
+/*
+ * cmd_starttls - RFC 3207.  The "220" goes out in plaintext; everything
+ * the client pipelined after STARTTLS is thrown away (CVE-2011-0411: it
+ * would otherwise be taken as if it came over TLS), and nothing more is
+ * read as plaintext.  session_event_end starts the handshake once the
+ * reply is flushed.
+ */
+static void
+cmd_starttls(struct session *s, const char *args, size_t len)
+{
+	(void)args, (void)len;
+	if (s->srv->tls_ctx == NULL) {
+		protocol_error(s, 502, "5.5.1", "Command not implemented");
+		return;
+	}
+	if (s->ssl != NULL) {
+		protocol_error(s, 503, "5.5.1", "TLS already active");
+		return;
+	}
+	cmd_ok(s, SMTP_VERB_STARTTLS);
+	session_reply(s, 220, "2.0.0", "Ready to start TLS");
+	if (s->in_start < s->in_end)
+		log_msg(LOG_WARN, "session %s: discarding %zu octets pipelined after "
+		    "STARTTLS", s->id_str, s->in_end - s->in_start);
+	s->in_start = s->in_end;
+	s->starttls_pending = 1;
+}
+
+/*
+ * session_tls_up - the handshake is done.  After STARTTLS the session
+ * starts over (RFC 3207 §4.2: forget the HELO, the transaction, anything
+ * received before); after implicit TLS the greeting follows.
+ */
+void
+session_tls_up(struct session *s)
+{
+	if (!s->greeted) {
+		session_start(s);
+		return;
+	}
+	if (s->tx != NULL)
+		tx_end(s, 0);
+	free(s->helo);
+	s->helo = NULL;
+	s->info.helo = NULL;
+	s->esmtp = 0;
+	s->info.esmtp = 0;
+	if (s->in != NULL)
+		s->in_start = s->in_end = 0;
+	session_enter(s, SESSION_INIT);
+}
+
 static void
 cmd_not_implemented(struct session *s, const char *args, size_t len)
 {
@@ -1021,7 +1081,7 @@ session_process(struct session *s)
 	enum step st = STEP_NEED_INPUT;
 
 	while (!s->dead && !s->close_after_flush) {
-		if (s->run.active) {
+		if (s->run.active || s->starttls_pending || s->tls_handshaking) {
 			st = STEP_WAIT;
 			break;
 		}
@@ -1065,6 +1125,13 @@ conn_idle_resume(struct session *s)
 void
 session_accept(struct server *srv, int fd, const struct sockaddr *peer,
     socklen_t peerlen)
+{
+	session_accept_on(srv, fd, peer, peerlen, 0);
+}
+
+void
+session_accept_on(struct server *srv, int fd, const struct sockaddr *peer,
+    socklen_t peerlen, int implicit_tls)
 {
 	struct session *s;
 	struct sockaddr_storage local;
@@ -1110,7 +1177,14 @@ session_accept(struct server *srv, int fd, const struct sockaddr *peer,
 	    s->peer_addr, s->peer_port, s->local_addr, s->local_port);
 	s->in_event = 1;
 	conn_start(s);
-	if (srv->cfg->greet_pause > 0) {
+	if (implicit_tls) {
+		/* RFC 8314: the handshake comes first; the connect hooks and
+		 * the greeting follow in session_tls_up. */
+		if (conn_start_tls(s) < 0) {
+			s->dead = 1;
+			s->close_reason = "TLS setup failed";
+		}
+	} else if (srv->cfg->greet_pause > 0) {
 		ev_timer_stop(srv->loop, &s->idle);
 		ev_set_cb(&s->idle, greet_pause_cb);
 		ev_timer_set(&s->idle, srv->cfg->greet_pause, 0);
@@ -1248,6 +1322,7 @@ session_free(struct session *s)
 	ev_timer_stop(loop, &s->idle);
 	ev_timer_stop(loop, &s->pend.timeout);
 	ev_timer_stop(loop, &s->pend.kick);
+	tls_free(s);
 	close(s->fd);
 	u64map_del(&srv->sessions, s->id);
 	addrcount_add(&srv->per_ip, s->peer_key, -1);
@@ -1277,6 +1352,14 @@ session_event_end(struct session *s)
 	while (!s->dead && s->out_sent < s->out_len && conn_flush(s) == 0 &&
 	    !s->dead && s->in != NULL && s->in_start < s->in_end)
 		session_process(s);
+	if (!s->dead && s->starttls_pending && s->out_sent == s->out_len) {
+		/* "220 Ready to start TLS" is out: the handshake begins. */
+		s->starttls_pending = 0;
+		if (conn_start_tls(s) < 0) {
+			s->dead = 1;
+			s->close_reason = "TLS setup failed";
+		}
+	}
 	if (!s->dead) {
 		conn_release_buffers(s);
 		conn_update_watchers(s);

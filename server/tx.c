@@ -211,7 +211,7 @@ int
 tx_build_received(struct session *s)
 {
 	struct tx *tx = s->tx;
-	char line[1024], date[64], forpart[300] = "";
+	char line[1200], date[64], forpart[300] = "", proto[16], tlspart[128] = "";
 	time_t now = time(NULL);
 	struct tm tm;
 	int n;
@@ -221,12 +221,19 @@ tx_build_received(struct session *s)
 	if (tx->nrcpts == 1)
 		snprintf(forpart, sizeof(forpart), "\r\n\tfor <%s>",
 		    tx->rcpts[0]->address);
+	/* RFC 3848 / RFC 6531 protocol keywords: S for TLS, A for AUTH. */
+	snprintf(proto, sizeof(proto), "%s%s%s", !s->esmtp ? "SMTP" :
+	    tx->smtputf8 ? "UTF8SMTP" : "ESMTP",
+	    s->esmtp && s->info.tls ? "S" : "",
+	    s->esmtp && s->info.auth_user != NULL ? "A" : "");
+	if (s->info.tls)
+		snprintf(tlspart, sizeof(tlspart), "\r\n\t(using %s with cipher %s)",
+		    s->info.tls_protocol, s->info.tls_cipher);
 	n = snprintf(line, sizeof(line),
-	    "Received: from %s (%s [%s])\r\n\tby %s (smtphook) with %s id %s%s;"
+	    "Received: from %s (%s [%s])%s\r\n\tby %s (smtphook) with %s id %s%s;"
 	    "\r\n\t%s\r\n",
 	    s->helo != NULL ? s->helo : "unknown", s->peer_addr, s->peer_addr,
-	    s->info.hostname, s->esmtp ? (tx->smtputf8 ? "UTF8SMTP" : "ESMTP") :
-	    "SMTP", tx->id, forpart, date);
+	    tlspart, s->info.hostname, proto, tx->id, forpart, date);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return -1;
 	return trace_append(tx, line, (size_t)n);

@@ -321,12 +321,28 @@ Test(config, pool_threads_and_workers)
 	BAD("not supported yet", "-w", "4");
 }
 
+Test(config, tls_options)
+{
+	BAD("--tls-cert: /nonexistent/cert.pem: No such file", "--tls-cert",
+	    "/nonexistent/cert.pem");
+	BAD("--tls-key: /nonexistent/k.pem", "--tls-key", "/nonexistent/k.pem");
+	BAD("--tls-cert and --tls-key go together", "--tls-cert", "/etc/hostname");
+	BAD("--tls-listen needs --tls-cert", "--tls-listen", "127.0.0.1:465");
+	BAD("--require-tls needs --tls-cert", "--require-tls");
+	BAD("--tls-min-version: '1.1'", "--tls-min-version", "1.1");
+	BAD("--tls-listen: 'nowhere'", "--tls-listen", "nowhere");
+	OK("--tls-cert", "/etc/hostname", "--tls-key", "/etc/hostname",
+	    "--tls-listen", "127.0.0.1:465", "--require-tls", "--tls-min-version",
+	    "1.3", "--tls-ciphers", "HIGH");
+	cr_assert_str_eq(C.tls_cert, "/etc/hostname");
+	cr_assert_eq(C.require_tls, 1);
+	cr_assert_eq(C.nlisten, 1);
+	cr_assert_eq(C.listen[0].implicit_tls, 1);
+	cr_assert_str_eq(C.tls_min_version, "1.3");
+}
+
 Test(config, not_yet_options)
 {
-	BAD("--tls-cert: not supported yet", "--tls-cert", "/etc/ssl/cert.pem");
-	BAD("--tls-key: not supported yet", "--tls-key", "k.pem");
-	BAD("--tls-listen: not supported yet", "--tls-listen", "127.0.0.1:465");
-	BAD("--require-tls: not supported yet", "--require-tls");
 	BAD("--auth: not supported yet", "--auth", "PLAIN,LOGIN");
 	BAD("--auth-insecure: not supported yet", "--auth-insecure");
 	BAD("--proxy-protocol: not supported yet", "--proxy-protocol");
@@ -417,7 +433,7 @@ Test(config, file_errors_name_file_and_line)
 	file_error("check yes\n", ":1: --check takes no value");
 	file_error("timeout 0\n", ":1: --timeout");
 	file_error("listen nowhere\n", ":1: --listen");
-	file_error("tls-cert /x\n", ":1: --tls-cert: not supported yet");
+	file_error("tls-cert /x\n", ":1: --tls-cert: /x: No such file");
 	file_error("workers 2\n", ":1: --workers: more than one worker is not supported yet");
 	file_error("config /etc/other.conf\n", ":1: --config: not allowed inside a config file");
 }
