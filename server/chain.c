@@ -142,7 +142,10 @@ call_hook(struct session *s, size_t i)
 	case SH_HOOK_HELO:
 		v = p->desc->helo(ctx, r->arg.helo.name, r->arg.helo.extended);
 		break;
-	case SH_HOOK_AUTH: v = SH_CONTINUE; break;	/* comes with AUTH */
+	case SH_HOOK_AUTH:
+		v = p->desc->auth(ctx, r->arg.auth.mechanism, r->arg.auth.user,
+		    r->arg.auth.password);
+		break;
 	case SH_HOOK_MAIL: v = p->desc->mail(ctx, r->arg.addr); break;
 	case SH_HOOK_RCPT: v = p->desc->rcpt(ctx, r->arg.addr); break;
 	case SH_HOOK_DATA: v = p->desc->data(ctx); break;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -117,6 +118,44 @@ set_require_tls(struct config *c, const char *arg, char *err, size_t errsize)
 {
 	(void)arg, (void)err, (void)errsize;
 	c->require_tls = 1;
+	return 0;
+}
+
+static int
+set_auth(struct config *c, const char *arg, char *err, size_t errsize)
+{
+	char buf[128], *tok, *save = NULL;
+
+	if (strlen(arg) >= sizeof(buf)) {
+		snprintf(err, errsize, "mechanism list too long");
+		return -1;
+	}
+	strcpy(buf, arg);
+	c->auth_mechs = 0;
+	for (tok = strtok_r(buf, ",", &save); tok != NULL;
+	    tok = strtok_r(NULL, ",", &save)) {
+		if (strcasecmp(tok, "PLAIN") == 0)
+			c->auth_mechs |= CONFIG_AUTH_PLAIN;
+		else if (strcasecmp(tok, "LOGIN") == 0)
+			c->auth_mechs |= CONFIG_AUTH_LOGIN;
+		else {
+			snprintf(err, errsize, "'%s': supported mechanisms are PLAIN "
+			    "and LOGIN", tok);
+			return -1;
+		}
+	}
+	if (c->auth_mechs == 0) {
+		snprintf(err, errsize, "no mechanism given");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+set_auth_insecure(struct config *c, const char *arg, char *err, size_t errsize)
+{
+	(void)arg, (void)err, (void)errsize;
+	c->auth_insecure = 1;
 	return 0;
 }
 
@@ -344,8 +383,8 @@ static const struct config_option options[] = {
 	{ "tls-ciphers", 0, "LIST", "OpenSSL cipher list for TLS 1.2 (default: Mozilla intermediate)", set_tls_ciphers },
 	{ "tls-min-version", 0, "1.2|1.3", "lowest TLS version accepted (default 1.2)", set_tls_min_version },
 	{ "require-tls", 0, NULL, "refuse MAIL before STARTTLS (530 5.7.0)", set_require_tls },
-	{ "auth", 0, "MECHS", NULL, not_yet },
-	{ "auth-insecure", 0, NULL, NULL, not_yet },
+	{ "auth", 0, "MECHS", "offer AUTH (RFC 4954) with these mechanisms, e.g. PLAIN,LOGIN; only over TLS; plugins' auth hook decides", set_auth },
+	{ "auth-insecure", 0, NULL, "also offer AUTH without TLS (tests, trusted networks)", set_auth_insecure },
 	{ "proxy-protocol", 0, NULL, NULL, not_yet },
 };
 
@@ -594,6 +633,16 @@ config_parse(struct config *c, int argc, char **argv, char *errbuf, size_t errsi
 			    "--tls-key");
 			return CONFIG_ERROR;
 		}
+	}
+	if (c->auth_insecure && c->auth_mechs == 0) {
+		snprintf(errbuf, errsize, "--auth-insecure needs --auth");
+		return CONFIG_ERROR;
+	}
+	if (c->auth_mechs != 0 && c->tls_cert == NULL && !c->auth_insecure) {
+		/* AUTH would never be offered: say so instead of ignoring it. */
+		snprintf(errbuf, errsize, "--auth needs --tls-cert/--tls-key (or "
+		    "--auth-insecure)");
+		return CONFIG_ERROR;
 	}
 	if (c->nlisten == 0 && set_listen(c, "127.0.0.1:2525", errbuf, errsize) < 0)
 		return CONFIG_ERROR;

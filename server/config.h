@@ -16,6 +16,8 @@
 
 #define CONFIG_MAX_LISTEN 16
 #define CONFIG_MAX_PLUGINS 64
+#define CONFIG_AUTH_PLAIN 0x1
+#define CONFIG_AUTH_LOGIN 0x2
 
 struct config_listen {
 	struct sockaddr_storage addr;
@@ -48,6 +50,8 @@ struct config {
 	unsigned long pool_threads;
 	const char *tls_cert, *tls_key, *tls_ciphers, *tls_min_version;
 	int require_tls;
+	unsigned auth_mechs;		/* CONFIG_AUTH_* */
+	int auth_insecure;
 	/* Strings read from -c FILE live here until exit. */
 	char *file_storage[8];
 	size_t nfile_storage;

@@ -35,6 +35,7 @@ enum session_state {
 	SESSION_MAIL,		/* MAIL accepted, no recipient yet */
 	SESSION_RCPT,		/* at least one recipient */
 	SESSION_BODY,		/* DATA accepted, message streaming */
+	SESSION_BDAT,		/* BDAT transaction: between or in chunks */
 	SESSION_CLOSING,	/* final reply queued, close after flush */
 };
 
@@ -62,6 +63,7 @@ struct chain_run {
 		char *text;
 		struct { const char *name, *value; size_t name_len, value_len; } header;
 		struct { const unsigned char *data; size_t len; } chunk;
+		struct { const char *mechanism; char *user, *password; } auth;
 	} arg;
 };
 
@@ -133,6 +135,26 @@ struct body_cursor {
 	unsigned chunk_started : 1;	/* headers done, chunk walk started */
 };
 
+/*
+ * BDAT (RFC 3030): the chunk being read and the reply it will get.  The
+ * octets of a chunk are always read to the end, whatever happens to the
+ * transaction, so the command stream never loses step.
+ */
+struct bdat_state {
+	uint64_t size;			/* octets announced by this BDAT */
+	uint64_t remaining;		/* of those, not yet read */
+	unsigned reading : 1;		/* the input holds chunk octets */
+	unsigned last : 1;		/* BDAT ... LAST */
+	unsigned discard : 1;		/* throw the octets away, then reply */
+	unsigned error : 1;		/* that reply counts toward --max-errors */
+	unsigned failed : 1;		/* this transaction failed at an earlier
+					 * BDAT: later ones are discarded with
+					 * code/enhanced until LAST or RSET */
+	int code;			/* the discard (or failure) reply */
+	char enhanced[16];
+	char text[160];
+};
+
 struct session {
 	struct server *srv;
 	struct session *prev, *next;	/* server's list of live sessions */
@@ -153,6 +175,12 @@ struct session {
 	struct ssl_st *ssl;		/* NULL: plaintext */
 	struct tls_names *tls_names;	/* set once TLS is up */
 	double handshake_deadline;
+	unsigned auth_step : 2;		/* AUTH_STEP_*: a 334 awaits its answer */
+	unsigned auth_delaying : 1;	/* a failed AUTH's reply is held back */
+	unsigned auth_failures;
+	char *auth_login_user;		/* AUTH LOGIN: the user, until the password */
+	char *auth_user;		/* authenticated identity */
+	ev_timer auth_delay;
 	uint8_t peer_key[16];
 	char peer_addr[46], local_addr[46];
 	unsigned peer_port, local_port;
@@ -173,6 +201,7 @@ struct session {
 	struct chain_run run;
 	struct pending_state pend;
 	struct body_cursor body;
+	struct bdat_state bdat;
 	sh_session_info info;
 };
 

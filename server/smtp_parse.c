@@ -994,3 +994,61 @@ smtp_log_escape(char *out, size_t outsize, const char *in, size_t len)
 	out[pos] = '\0';
 	return pos;
 }
+
+/* b64val - the 6-bit value of a base64 character, or -1 */
+static int
+b64val(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+int
+smtp_base64_decode(const char *in, size_t len, unsigned char *out,
+    size_t outcap, size_t *outlen)
+{
+	size_t i, o = 0;
+
+	*outlen = 0;
+	if (len == 1 && in[0] == '=')
+		return 0;
+	if (len == 0 || len % 4 != 0 || len / 4 * 3 > outcap)
+		return -1;
+	for (i = 0; i < len; i += 4) {
+		int a = b64val((unsigned char)in[i]);
+		int b = b64val((unsigned char)in[i + 1]);
+		int c = b64val((unsigned char)in[i + 2]);
+		int d = b64val((unsigned char)in[i + 3]);
+		int last = i + 4 == len;
+
+		if (a < 0 || b < 0)
+			return -1;
+		if (c < 0 || d < 0) {
+			/* Padding only at the very end: "xx==" or "xxx=". */
+			if (!last || in[i + 3] != '=' ||
+			    (c < 0 && in[i + 2] != '='))
+				return -1;
+		}
+		out[o++] = (unsigned char)(a << 2 | b >> 4);
+		if (c >= 0) {
+			out[o++] = (unsigned char)((b & 15) << 4 | c >> 2);
+			if (d >= 0)
+				out[o++] = (unsigned char)((c & 3) << 6 | d);
+		} else if ((b & 15) != 0) {
+			return -1;	/* non-canonical trailing bits */
+		}
+		if (c >= 0 && d < 0 && (c & 3) != 0)
+			return -1;
+	}
+	*outlen = o;
+	return 0;
+}

@@ -200,3 +200,12 @@ size_t		 smtp_log_escape(char *out, size_t outsize, const char *in,
 		    size_t len);
 
 #endif /* SMTP_PARSE_H */
+
+/*
+ * smtp_base64_decode - decode an AUTH response (RFC 4954 §4: base64 of
+ * RFC 4648 §4, padding required, no whitespace; "=" alone is the empty
+ * string).  Returns 0 and sets *outlen, or -1 when the input is not
+ * base64 or does not fit outcap (which needs len / 4 * 3 octets).
+ */
+int		 smtp_base64_decode(const char *in, size_t len, unsigned char *out,
+		    size_t outcap, size_t *outlen);

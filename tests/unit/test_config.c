@@ -341,10 +341,21 @@ Test(config, tls_options)
 	cr_assert_str_eq(C.tls_min_version, "1.3");
 }
 
+Test(config, auth_options)
+{
+	BAD("--auth: 'CRAM-MD5'", "--auth", "PLAIN,CRAM-MD5");
+	BAD("--auth: no mechanism", "--auth", ",");
+	BAD("--auth needs --tls-cert", "--auth", "PLAIN");
+	BAD("--auth-insecure needs --auth", "--auth-insecure");
+	OK("--auth", "plain,LOGIN", "--auth-insecure");
+	cr_assert_eq(C.auth_mechs, CONFIG_AUTH_PLAIN | CONFIG_AUTH_LOGIN);
+	cr_assert_eq(C.auth_insecure, 1);
+	OK("--auth", "LOGIN", "--tls-cert", "/etc/hostname", "--tls-key", "/etc/hostname");
+	cr_assert_eq(C.auth_mechs, CONFIG_AUTH_LOGIN);
+}
+
 Test(config, not_yet_options)
 {
-	BAD("--auth: not supported yet", "--auth", "PLAIN,LOGIN");
-	BAD("--auth-insecure: not supported yet", "--auth-insecure");
 	BAD("--proxy-protocol: not supported yet", "--proxy-protocol");
 }
 
