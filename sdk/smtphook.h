@@ -285,9 +285,11 @@ typedef struct sh_plugin {
 	sh_verdict (*header)(sh_ctx *ctx, const char *name, size_t name_len,
 	    const char *value, size_t value_len);
 	/* chunk - a piece of the message as the client meant it (headers
-	 * included, dot-unstuffed, CRLF kept), in order, with no gaps.
-	 * ACCEPT: skip me for the rest of this body.  REJECT/TEMPFAIL: the
-	 * rest is drained and that verdict is the reply after the end. */
+	 * included, dot-unstuffed after DATA, the exact octets of BDAT, CRLF
+	 * kept), in order, with no gaps; pieces need not line up with BDAT
+	 * chunks.  ACCEPT: skip me for the rest of this body.
+	 * REJECT/TEMPFAIL: the rest is drained and that verdict is the reply
+	 * after the end (of the message; with BDAT, of the chunk). */
 	sh_verdict (*chunk)(sh_ctx *ctx, const unsigned char *data, size_t len);
 	/* eom - the message is complete.  ACCEPT only once you have taken
 	 * responsibility for it (stored durably, relayed); the host replies

@@ -71,6 +71,9 @@ conn_start_tls(struct session *s)
 	/* The handshake has its own, shorter deadline; slow drips of
 	 * handshake bytes do not extend it. */
 	s->handshake_deadline = ev_now(s->srv->loop) + limit;
+	/* Fire at that deadline, not only at the next --timeout check. */
+	s->idle.repeat = limit;
+	ev_timer_again(s->srv->loop, &s->idle);
 	conn_handshake_step(s);
 	return 0;
 }
@@ -305,7 +308,7 @@ void
 conn_release_buffers(struct session *s)
 {
 	if (s->in != NULL && s->in_start == s->in_end && !s->run.active &&
-	    !s->body.busy && s->state != SESSION_BODY) {
+	    !s->body.busy && s->state != SESSION_BODY && !s->bdat.reading) {
 		free(s->in);
 		s->in = NULL;
 		s->in_start = s->in_end = 0;

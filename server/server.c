@@ -387,6 +387,9 @@ server_init(struct server *srv, struct config *cfg, char *errbuf, size_t errsize
 	size_t i;
 
 	signal(SIGPIPE, SIG_IGN);
+	/* Over a file-size limit (ulimit -f), write() fails with EFBIG and
+	 * the plugin answers 4xx; SIGXFSZ would kill the daemon instead. */
+	signal(SIGXFSZ, SIG_IGN);
 	raise_fd_limit();
 	if (server_setup(srv, cfg, ev_default_loop(EVFLAG_AUTO), errbuf, errsize) < 0)
 		return -1;

@@ -36,6 +36,7 @@ enum session_state {
 	SESSION_RCPT,		/* at least one recipient */
 	SESSION_BODY,		/* DATA accepted, message streaming */
 	SESSION_BDAT,		/* BDAT transaction: between or in chunks */
+	SESSION_REFUSED,	/* 554 greeting: only QUIT (RFC 5321 §3.1) */
 	SESSION_CLOSING,	/* final reply queued, close after flush */
 };
 

@@ -68,6 +68,7 @@ static void cmd_vrfy(struct session *, const char *, size_t);
 static void cmd_expn(struct session *, const char *, size_t);
 static void cmd_help(struct session *, const char *, size_t);
 static void cmd_starttls(struct session *, const char *, size_t);
+static void session_refused(struct session *, const char *);
 static void cmd_auth(struct session *, const char *, size_t);
 static void auth_response(struct session *, const char *, size_t);
 
@@ -81,10 +82,12 @@ static const struct smtp_command commands[SMTP_VERB_COUNT] = {
 		"RCPT TO:<address>", "Need MAIL before RCPT", cmd_rcpt },
 	[SMTP_VERB_DATA] = { ST(SESSION_RCPT), CMD_NO_ARGS, "DATA", NULL, cmd_data },
 	/* BDAT sequences itself: its octets must be read whatever the state. */
-	[SMTP_VERB_BDAT] = { ST_ANY_CMD, 0, "BDAT size [LAST]", NULL, cmd_bdat },
+	[SMTP_VERB_BDAT] = { ST_ANY_CMD | ST(SESSION_REFUSED), 0, "BDAT size [LAST]",
+		NULL, cmd_bdat },
 	[SMTP_VERB_RSET] = { ST_ANY_CMD, CMD_NO_ARGS, "RSET", NULL, cmd_rset },
 	[SMTP_VERB_NOOP] = { ST_ANY_CMD, 0, NULL, NULL, cmd_noop },
-	[SMTP_VERB_QUIT] = { ST_ANY_CMD, CMD_NO_ARGS, "QUIT", NULL, cmd_quit },
+	[SMTP_VERB_QUIT] = { ST_ANY_CMD | ST(SESSION_REFUSED), CMD_NO_ARGS, "QUIT",
+		NULL, cmd_quit },
 	[SMTP_VERB_VRFY] = { ST_ANY_CMD, CMD_NEED_ARGS, "VRFY address", NULL, cmd_vrfy },
 	[SMTP_VERB_EXPN] = { ST_ANY_CMD, CMD_NEED_ARGS, "EXPN list", NULL, cmd_expn },
 	[SMTP_VERB_HELP] = { ST_ANY_CMD, 0, NULL, NULL, cmd_help },
@@ -94,7 +97,8 @@ static const struct smtp_command commands[SMTP_VERB_COUNT] = {
 };
 
 static const char *const state_names[] = {
-	"connect", "init", "ready", "mail", "rcpt", "body", "bdat", "closing",
+	"connect", "init", "ready", "mail", "rcpt", "body", "bdat", "refused",
+	"closing",
 };
 
 /* session_enter - the one place the state changes (trace-logged) */
@@ -284,7 +288,7 @@ connect_done(struct session *s, sh_verdict v)
 		if (s->early_talker && s->srv->cfg->reject_early_talkers) {
 			session_reply(s, 554, "5.5.0", "%s Talking before the greeting "
 			    "is not allowed", s->info.hostname);
-			session_close(s, "early talker");
+			session_refused(s, "early talker");
 			return;
 		}
 		session_reply(s, 220, NULL, "%s ESMTP smtphook", s->info.hostname);
@@ -294,7 +298,9 @@ connect_done(struct session *s, sh_verdict v)
 	case SH_REJECT:
 		snprintf(text, sizeof(text), "%s Access denied", s->info.hostname);
 		reply_verdict(s, v, &s->run.reply, 554, "5.7.1", text);
-		break;
+		if (!s->close_after_flush)
+			session_refused(s, "refused at connect");
+		return;
 	default:
 		/* At the greeting only 421 can say "not now" (RFC 5321 §3.8). */
 		snprintf(text, sizeof(text), "%s Service not available, closing "
@@ -309,6 +315,22 @@ connect_done(struct session *s, sh_verdict v)
 	}
 	s->greeted = 1;
 	session_close(s, "refused at connect");
+}
+
+/*
+ * session_refused - after a 554 greeting the client is told nothing but
+ * "503" until it says QUIT (RFC 5321 §3.1: the server MUST wait for QUIT).
+ * What was pipelined before the greeting is dropped; --max-errors and the
+ * idle timeout bound how long a client that never quits is kept.
+ */
+static void
+session_refused(struct session *s, const char *reason)
+{
+	s->greeted = 1;
+	s->close_reason = reason;
+	if (s->in != NULL)
+		s->in_start = s->in_end;
+	session_enter(s, SESSION_REFUSED);
 }
 
 /* session_start - run the connect hooks; the greeting follows */
@@ -982,6 +1004,10 @@ cmd_bdat(struct session *s, const char *args, size_t len)
 		return;
 	}
 	switch (s->state) {
+	case SESSION_REFUSED:
+		bdat_discard(s, 503, "5.5.1", 1, "Service refused; only QUIT is "
+		    "accepted");
+		return;
 	case SESSION_INIT:
 		bdat_discard(s, 503, "5.5.1", 1, "Send HELO/EHLO first");
 		return;
@@ -1028,7 +1054,8 @@ bdat_end(struct session *s)
 		if (bd->error)
 			protocol_error(s, bd->code, bd->enhanced, bd->text);
 		else
-			session_reply(s, bd->code, bd->enhanced, "%s", bd->text);
+			session_reply(s, bd->code, bd->enhanced[0] != '\0' ?
+			    bd->enhanced : NULL, "%s", bd->text);
 	} else if (tx->draining) {
 		sh_verdict v = tx->drain_verdict;
 		struct chain_reply r = tx->drain_reply;
@@ -1240,6 +1267,10 @@ session_tls_up(struct session *s)
 	s->info.helo = NULL;
 	s->esmtp = 0;
 	s->info.esmtp = 0;
+	/* An AUTH done in plaintext (--auth-insecure) is forgotten too. */
+	free(s->auth_user);
+	s->auth_user = NULL;
+	s->info.auth_user = NULL;
 	if (s->in != NULL)
 		s->in_start = s->in_end = 0;
 	session_enter(s, SESSION_INIT);
@@ -1479,6 +1510,11 @@ sequence_error(struct session *s, enum smtp_verb verb)
 {
 	const char *text = "Bad sequence of commands";
 
+	if (s->state == SESSION_REFUSED) {
+		protocol_error(s, 503, "5.5.1", "Service refused; only QUIT is "
+		    "accepted");
+		return;
+	}
 	if (s->state == SESSION_BDAT && (verb == SMTP_VERB_MAIL ||
 	    verb == SMTP_VERB_RCPT || verb == SMTP_VERB_DATA)) {
 		/* RFC 3030 §2: DATA after BDAT is 503; the transaction stays
@@ -1630,7 +1666,8 @@ session_process(struct session *s)
 			break;
 		}
 		if (srv->shutting_down && s->tx == NULL && !s->bdat.reading &&
-		    (s->state == SESSION_INIT || s->state == SESSION_READY)) {
+		    (s->state == SESSION_INIT || s->state == SESSION_READY ||
+		    s->state == SESSION_REFUSED)) {
 			session_reply(s, 421, "4.3.2", "%s Service shutting down, "
 			    "closing connection", s->info.hostname);
 			session_close(s, "shutdown");

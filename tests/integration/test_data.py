@@ -317,6 +317,18 @@ class MaxSizeTest(DataTestCase):
         self.assertRecorded(c, b"ok\r\n.\r\n", b"ok\r\n")
 
 
+    def test_over_size_then_pipelined_transaction(self):
+        c = self.ehlo_client()
+        self.start(c)
+        c.send(b"q" * 500 + b"\r\n.\r\nMAIL FROM:<a@test.example>\r\n"
+               b"RCPT TO:<b@test.example>\r\nDATA\r\nsmall\r\n.\r\n")
+        r = c.reply()
+        self.assertEqual((r.code, r.enhanced), (552, "5.3.4"), r)
+        for want in (250, 250, 354):
+            self.assertEqual(c.reply().code, want)
+        self.assertEqual(self.recorded(c.reply()), b"small\r\n")
+
+
 class LargeMessageTest(DataTestCase):
     def test_20_mib_message_streams(self):
         c = self.ehlo_client()

@@ -31,6 +31,13 @@ def wait_probe_gone(d):
     d.wait_log("disconnect from")
 
 
+def wait_count_log(d, needle, n, timeout=10):
+    deadline = time.time() + timeout * SLOW
+    while d.log().count(needle) < n and time.time() < deadline:
+        time.sleep(0.05)
+    return d.log().count(needle)
+
+
 class MaxRecipientsTest(DaemonTestCase):
     def test_limit_and_limit_plus_one(self):
         d = self.daemon("-p", "sink", "--max-recipients", "3")
@@ -122,6 +129,27 @@ class MaxConnectionsTest(DaemonTestCase):
             self.assertTrue(c.closed(5))
         self.assertEqual(c1.ehlo().code, 250)
         self.assertEqual(transaction(c1).code, 250)
+
+
+class ManyConnectionsTest(DaemonTestCase):
+    def test_300_concurrent_sessions(self):
+        """Many clients at once (more than one accept batch) are all
+        served; the default limit is 1000."""
+        d = self.daemon("-p", "sink")
+        socks = []
+        try:
+            for _ in range(300):
+                socks.append(socket.create_connection(("127.0.0.1", d.port), timeout=10 * SLOW))
+            for s in socks:
+                f = s.makefile("rb")
+                self.assertTrue(f.readline().startswith(b"220 "))
+                s.sendall(b"QUIT\r\n")
+                self.assertTrue(f.readline().startswith(b"221 "))
+                f.close()
+        finally:
+            for s in socks:
+                s.close()
+        self.assertEqual(wait_count_log(d, "reason=\"quit\"", 300), 300)
 
 
 class MaxConnectionsPerIpTest(DaemonTestCase):
@@ -260,6 +288,9 @@ class EarlyTalkerTest(DaemonTestCase):
         self.assertGreaterEqual(time.time() - t0, 0.8)
         self.assertEqual(r.code, 554, r)
         self.assertEqual(r.enhanced, "5.5.0")
+        # What it sent early is dropped; from now on only QUIT works.
+        self.assertEqual(c.cmd("EHLO client.test.example").code, 503)
+        self.assertEqual(c.cmd("QUIT").code, 221)
         self.assertTrue(c.closed(5))
         self.assertNotIn(b"250", c.buf)
         d.wait_log("reason=\"early talker\"")
@@ -284,7 +315,18 @@ class EarlyTalkerTest(DaemonTestCase):
         c2 = self.client(d, greeting=False)
         c2.send(b"NOOP\r\n")
         self.assertEqual(c2.reply().code, 554)
+        self.assertEqual(c2.cmd("QUIT").code, 221)
         self.assertTrue(c2.closed(5))
+
+    def test_early_talker_that_leaves_at_once(self):
+        d = self.daemon("-p", "sink", "--reject-early-talkers")
+        for _ in range(5):
+            s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+            s.sendall(b"EHLO client.test.example\r\nQUIT\r\n")
+            s.close()
+        c = self.client(d)
+        self.assertEqual(c.greeting.code, 220)
+        self.assertEqual(c.ehlo().code, 250)
 
     def test_early_talker_served_without_flag(self):
         d = self.daemon("-p", "sink")

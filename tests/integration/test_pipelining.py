@@ -111,6 +111,16 @@ class PipeliningTest(DaemonTestCase):
         self.assertLessEqual(calls, 3, "replies scattered over %d recv() calls" % calls)
         self.assertTrue(data.endswith(b"354 End data with <CR><LF>.<CR><LF>\r\n"), data)
 
+    def test_half_close_after_batch(self):
+        """A client that shuts down its sending side after a batch still
+        gets every reply (docs/PROTOCOL.md)."""
+        c = self.client(self.d)
+        c.send(EHLO + envelope(1) + BODY + b".\r\nNOOP\r\n")
+        c.sock.shutdown(socket.SHUT_WR)
+        self.expect(c, [250, 250, 250, 354, 250, 250])
+        self.assertTrue(c.closed(5))
+        self.d.wait_log("accepted by plugin sink")
+
     def test_large_batch_with_reply_backpressure(self):
         """More replies than the server's output high-water mark while the
         client does not read: the server stops reading and resumes."""

@@ -68,12 +68,14 @@ class PolicyArgsTest(unittest.TestCase):
 
 
 class PolicyConnectTest(DaemonTestCase):
-    def test_not_in_allow_list_554_and_closed(self):
+    def test_not_in_allow_list_554_then_quit(self):
         d = self.daemon("-p", POLICY + ":allow_ip=192.0.2.0/24;2001:db8::/32", "-p", "sink")
         c = self.client(d, greeting=False)
         r = c.reply()
         self.assertEqual((r.code, r.enhanced), (554, "5.7.1"), r)
         self.assertIn("Client address not allowed: [127.0.0.1]", r.text)
+        self.assertEqual(c.cmd("MAIL FROM:<a@b.example>").code, 503)
+        self.assertEqual(c.cmd("QUIT").code, 221)
         self.assertTrue(c.closed())
         d.wait_log("client 127.0.0.1 refused: not in allow_ip")
 

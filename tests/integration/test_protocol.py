@@ -57,9 +57,10 @@ class GreetingTest(ProtocolTestCase):
         self.assertTrue(r.lines[-1].startswith("250 "), r)
         caps = [t.upper() for t in r.texts[1:]]
         for want in ("PIPELINING", "SIZE", "8BITMIME", "SMTPUTF8",
-                     "ENHANCEDSTATUSCODES", "DSN"):
+                     "ENHANCEDSTATUSCODES", "DSN", "CHUNKING"):
             self.assertIn(want, caps)
-        for absent in ("STARTTLS", "CHUNKING"):
+        # No BINARYMIME (RFC 3030 §3): BODY=BINARYMIME is refused.
+        for absent in ("STARTTLS", "BINARYMIME"):
             self.assertNotIn(absent, caps)
         self.assertFalse([t for t in caps if t.startswith("AUTH")], caps)
         # No enhanced codes on the EHLO reply (RFC 2034 §3).
@@ -222,6 +223,76 @@ class ArgumentTest(ProtocolTestCase):
         # RFC 5321 §4.1.1.3: <Postmaster> without a domain is valid.
         self.assertReply(c.cmd("RCPT TO:<Postmaster>"), 250, "2.1.5")
 
+    def test_path_length_boundary(self):
+        """RFC 5321 §4.5.3.1.3: a path is at most 256 octets, brackets
+        included: 256 passes, 257 is refused."""
+        def path(total):
+            local = "l" * 60
+            labels = total - len("<>") - len(local) - len("@") - len(".example")
+            domain = []
+            while labels > 0:
+                n = min(63, labels)
+                if labels - n == 1:  # do not leave a lone "." + nothing
+                    n -= 2
+                domain.append("d" * n)
+                labels -= n + 1
+            p = "<%s@%s.example>" % (local, ".".join(domain))
+            if len(p) < total:  # a one-label shortfall: longer local part
+                p = p.replace("<", "<" + "l" * (total - len(p)), 1)
+            self.assertEqual(len(p), total)
+            return p
+
+        c = self.ehlo_client()
+        self.assertReply(c.cmd("MAIL FROM:" + path(257)), 501, "5.1.7")
+        self.assertReply(c.cmd("MAIL FROM:" + path(256)), 250, "2.1.0")
+        self.assertReply(c.cmd("RCPT TO:" + path(257)), 501, "5.1.3")
+        self.assertReply(c.cmd("RCPT TO:" + path(256)), 250, "2.1.5")
+
+    def test_helo_name_length_boundary(self):
+        def name(total):
+            labels, left = [], total
+            while left > 0:
+                n = min(63, left)
+                if left - n == 1:
+                    n -= 2
+                labels.append("h" * n)
+                left -= n + 1
+            out = ".".join(labels)
+            self.assertEqual(len(out), total)
+            return out
+
+        c = self.client(self.d)
+        self.assertReply(c.cmd("EHLO " + name(256)), 501, "5.5.4")
+        self.assertReply(c.cmd("EHLO " + name(255)), 250)
+        self.assertReply(c.cmd("EHLO " + "a" * 63 + ".example"), 250)
+        self.assertReply(c.cmd("EHLO " + "a" * 64 + ".example"), 501, "5.5.4")
+
+    def test_control_characters_in_commands(self):
+        c = self.ehlo_client()
+        c.send(b"MAIL FROM:<a\x00b@test.example>\r\n")
+        self.assertReply(c.reply(), 501)
+        c.send(b"EHLO a\x00b\r\n")
+        self.assertReply(c.reply(), 501, "5.5.4")
+        # A bare CR does not end a command line: one line, one reply.
+        c.send(b"RSET\rNOOP\r\n")
+        self.assertReply(c.reply(), 500, "5.5.1")
+        c.send(b"MAIL FROM:<a@test.example>\rRCPT TO:<b@test.example>\r\n")
+        self.assertReply(c.reply(), 501)
+        self.assertReply(c.cmd("NOOP"), 250)
+        self.assertEqual(c.buf, b"")
+
+    def test_bare_lf_command_lines(self):
+        """docs/PROTOCOL.md: command lines may end in a bare LF."""
+        c = self.client(self.d)
+        c.send(b"EHLO client.test.example\nMAIL FROM:<a@test.example>\n"
+               b"RCPT TO:<b@test.example>\nDATA\n")
+        self.assertReply(c.reply(), 250)
+        self.assertReply(c.reply(), 250, "2.1.0")
+        self.assertReply(c.reply(), 250, "2.1.5")
+        self.assertReply(c.reply(), 354)
+        c.send(b"body\r\n.\r\n")
+        self.assertReply(c.reply(), 250, "2.0.0")
+
     def test_null_sender_accepted(self):
         c = self.ehlo_client()
         self.assertReply(transaction(c, sender=""), 250, "2.0.0")
@@ -315,7 +386,7 @@ class OtherCommandsTest(ProtocolTestCase):
 
     def test_not_implemented(self):
         c = self.ehlo_client()
-        for verb in ("BDAT 10 LAST", "STARTTLS", "AUTH PLAIN AGFAYg==", "AUTH LOGIN"):
+        for verb in ("STARTTLS", "AUTH PLAIN AGFAYg==", "AUTH LOGIN"):
             self.assertReply(c.cmd(verb), 502, "5.5.1")
         # Still usable afterwards.
         self.assertReply(transaction(c), 250)
@@ -384,6 +455,16 @@ class LineLengthTest(ProtocolTestCase):
         self.assertReply(c.reply(), 250, "2.0.0")
 
 
+    def test_very_long_line_counts_one_error(self):
+        d = self.daemon("-p", "sink", "--max-errors", "2")
+        c = self.client(d)
+        c.send(b"NOOP " + b"w" * (300 * 1024) + b"\r\n")
+        self.assertReply(c.reply(), 500, "5.5.2")
+        self.assertReply(c.cmd("NOOP"), 250)
+        self.assertReply(c.cmd("BOGUS"), 500, "5.5.1")
+        self.assertReply(c.reply(), 421, "4.7.0")
+
+
 class ErrorLimitTest(ProtocolTestCase):
     def _too_many(self, c, allowed):
         for i in range(allowed - 1):
@@ -450,7 +531,7 @@ class EnhancedCodeTest(ProtocolTestCase):
         for line in ("XYZZY", "", "MAIL FROM:<a@test.example>",
                      "RCPT TO:<b@test.example>", "DATA", "HELO", "EHLO",
                      "VRFY", "VRFY someone", "EXPN list", "HELP", "NOOP",
-                     "RSET", "BDAT 1 LAST", "STARTTLS", "AUTH PLAIN",
+                     "RSET", b"BDAT 1 LAST\r\nx", "STARTTLS", "AUTH PLAIN",
                      noop_line(3000)):
             cmd(line)
         self.assertEqual(c.ehlo().code, 250)

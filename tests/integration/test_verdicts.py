@@ -31,12 +31,17 @@ class VerdictTestCase(DaemonTestCase):
 class DefaultReplyTest(VerdictTestCase):
     """Each hook's verdicts without a plugin reply get the host's default."""
 
-    def test_connect_reject_is_554_and_close(self):
+    def test_connect_reject_is_554_then_only_quit(self):
+        # RFC 5321 §3.1: after a 554 greeting the server waits for QUIT
+        # and answers every other command 503.
         d = self.start(spec("reject_at", hook="connect", verdict="reject"))
         c = self.client(d, greeting=False)
         r = c.reply()
         self.assertReply(r, 554, "5.7.1")
         self.assertIn(HOSTNAME, r.text)
+        self.assertReply(c.cmd("EHLO client.example"), 503, "5.5.1")
+        self.assertReply(c.cmd("MAIL FROM:<a@b.example>"), 503, "5.5.1")
+        self.assertEqual(c.cmd("QUIT").code, 221)
         self.assertTrue(c.closed())
 
     def test_connect_tempfail_is_421_and_close(self):
