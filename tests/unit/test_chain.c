@@ -760,12 +760,16 @@ Test(chain, reject_defaults_per_hook)
 	cr_assert(has("250 2.1.5 "), "%s", R);
 }
 
-Test(chain, connect_reject_closes_and_disconnect_runs)
+Test(chain, connect_reject_waits_for_quit_and_disconnect_runs)
 {
 	F[1].v[SH_HOOK_CONNECT] = SH_REJECT;
 	cr_assert_eq(client_connect(), 554, "%s", R);
 	cr_assert(has("554 5.7.1 test.example "), "%s", R);
-	cr_assert(wait_eof(), "the server closes after a refused connect");
+	/* RFC 5321 §3.1: only QUIT from now on. */
+	cr_assert_eq(send_cmd("EHLO c.example"), 503, "%s", R);
+	cr_assert_eq(F[0].calls[SH_HOOK_HELO], 0);
+	cr_assert_eq(send_cmd("QUIT"), 221, "%s", R);
+	cr_assert(wait_eof(), "the server closes after QUIT");
 	cr_assert_eq(F[2].calls[SH_HOOK_CONNECT], 0);
 	client_close();
 	cr_assert_eq(srv.nsessions, 0);

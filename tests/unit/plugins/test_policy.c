@@ -157,6 +157,8 @@ Test(policy, refusal_text_and_close)
 	cr_assert_eq(sh_harness_connect(h, "198.51.100.1"), 554);
 	cr_assert_str_eq(sh_harness_reply(h), "554 5.7.1 harness.invalid Client address "
 	    "not allowed: [198.51.100.1]");
+	cr_assert_eq(sh_harness_cmd(h, "HELO c.example"), 503);
+	cr_assert_eq(sh_harness_cmd(h, "QUIT"), 221);
 	sh_harness_run(h, 0.05);
 	cr_assert(sh_harness_closed(h));
 	sh_harness_free(h);
