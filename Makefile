@@ -15,7 +15,12 @@ PRESET ?= $(if $(filter true 1 yes,$(CI)),ci,default)
 TEST_ASAN ?= $(CI)
 FUZZ_SECONDS ?= 60
 LISTEN ?= 127.0.0.1:2525
-RUN_PLUGINS ?= -p sink
+# The default chain of SPEC §1: policy -> sizefilter -> spamfilter -> maildump.
+MAILDIR ?= var/maildir
+RUN_PLUGINS ?= -p 'policy:allow_ip=127.0.0.0/8;::1,reject_ip_helo=yes' \
+	-p sizefilter:max=50M,max_recipients=100 \
+	-p spamfilter:rules=plugins/spamfilter/default.rules,tag=5,reject=10 \
+	-p maildump:dir=$(MAILDIR)
 CTEST_ARGS ?=
 
 .PHONY: all deps build run test asan-test valgrind-test fuzz clean
@@ -30,8 +35,8 @@ build: deps
 	cmake --build --preset $(PRESET) -j$(JOBS)
 
 run: build
-	mkdir -p var/maildir
-	exec build/bin/smtphookd -l $(LISTEN) $(RUN_PLUGINS)
+	mkdir -p $(MAILDIR)
+	exec build/bin/smtphookd -l $(LISTEN) --max-size 52428800 $(RUN_PLUGINS)
 
 test: build
 	ctest --test-dir build --output-on-failure -j$(JOBS) $(CTEST_ARGS)
