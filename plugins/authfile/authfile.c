@@ -149,7 +149,7 @@ authfile_init(sh_ctx *ctx, const sh_arg *args, size_t nargs)
 	}
 	/* A dummy of the first user's hash kind, so a miss costs the same. */
 	memset(&cd, 0, sizeof(cd));
-	if (af->nusers > 0 && crypt_r("dummy", af->users[0].hash, &cd) != NULL &&
+	if (af->nusers > 0 && crypt_rn("dummy", af->users[0].hash, &cd, sizeof(cd)) != NULL &&
 	    cd.output[0] == '$')
 		af->dummy_hash = strdup(cd.output);
 	sh_plugin_set(ctx, af);
@@ -172,7 +172,7 @@ check_work(void *arg)
 
 	if (cd == NULL)
 		return;
-	out = crypt_r(c->password, c->hash, cd);
+	out = crypt_rn(c->password, c->hash, cd, sizeof(*cd));
 	/* crypt_r returns "*0"/"*1" style failure tokens, never a match. */
 	c->ok = !c->unknown && out != NULL && out[0] == '$' &&
 	    strcmp(out, c->hash) == 0;

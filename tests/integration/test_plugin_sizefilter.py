@@ -203,9 +203,12 @@ class SizefilterTest(DaemonTestCase):
         self.assertEqual((r.code, r.enhanced), (552, "5.3.4"), r)
         self.assertFalse(os.path.exists(self.file))
         peak = max(samples + [after])
-        self.assertLess(peak - before, 512,
+        # ASan's allocator keeps freed blocks in quarantine and its shadow
+        # memory moves with them: RSS there says little about our buffers.
+        slack = 8 if os.environ.get("ASAN_OPTIONS") else 1
+        self.assertLess(peak - before, 512 * slack,
                         "RSS grew from %d KiB to a peak of %d KiB" % (before, peak))
-        self.assertLess(after - before, 256, "RSS %d -> %d KiB" % (before, after))
+        self.assertLess(after - before, 256 * slack, "RSS %d -> %d KiB" % (before, after))
 
     def test_bdat_limit_and_plus_1(self):
         c = self.client(self.d)
