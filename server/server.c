@@ -53,14 +53,16 @@ accept_backoff_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		listeners_set(srv, 1);
 }
 
-/* refuse - a one-line reply to a connection we will not serve */
+/* refuse - a one-line reply to a connection we will not serve; on an
+ * implicit-TLS port a plaintext line would only garble the handshake, so
+ * the connection is just closed there */
 static void
-refuse(int fd, const char *hostname, const char *what)
+refuse(int fd, int implicit_tls, const char *hostname, const char *what)
 {
 	char line[400];
 	int n = snprintf(line, sizeof(line), "421 4.7.0 %s %s\r\n", hostname, what);
 
-	if (n > 0)
+	if (n > 0 && !implicit_tls)
 		(void)!send(fd, line, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
 	close(fd);
 }
@@ -71,7 +73,7 @@ refuse(int fd, const char *hostname, const char *what)
  * accepting briefly (ev.pod "special problem of accept()ing").
  */
 static void
-accept_emfile(struct server *srv, int lfd)
+accept_emfile(struct server *srv, int lfd, int implicit_tls)
 {
 	int fd;
 
@@ -81,7 +83,8 @@ accept_emfile(struct server *srv, int lfd)
 	}
 	fd = accept(lfd, NULL, NULL);
 	if (fd >= 0)
-		refuse(fd, srv->cfg->hostname, "Out of resources, try again later");
+		refuse(fd, implicit_tls, srv->cfg->hostname,
+		    "Out of resources, try again later");
 	srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	log_msg(LOG_WARN, "out of file descriptors: pausing accept for %.0f ms",
 	    EMFILE_BACKOFF * 1000);
@@ -111,7 +114,7 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE)
-				accept_emfile(srv, l->fd);
+				accept_emfile(srv, l->fd, l->implicit_tls);
 			else if (errno != EAGAIN && errno != EWOULDBLOCK &&
 			    errno != EINTR && errno != ECONNABORTED)
 				log_msg(LOG_WARN, "accept on %s: %s", l->text,
@@ -123,7 +126,8 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			log_msg(LOG_WARN, "refused [%s]:%u: too many connections (%lu)",
 			    host, port, cfg->max_connections);
 			srv->stats.rejected_connections++;
-			refuse(fd, cfg->hostname, "Too many connections, try again later");
+			refuse(fd, l->implicit_tls, cfg->hostname,
+			    "Too many connections, try again later");
 			continue;
 		}
 		sockaddr_key((struct sockaddr *)&peer, key);
@@ -136,8 +140,8 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			log_msg(LOG_WARN, "refused [%s]:%u: too many connections from "
 			    "this address (%lu)", host, port, cfg->max_connections_per_ip);
 			srv->stats.rejected_connections++;
-			refuse(fd, cfg->hostname, "Too many connections from your "
-			    "address, try again later");
+			refuse(fd, l->implicit_tls, cfg->hostname, "Too many "
+			    "connections from your address, try again later");
 			continue;
 		}
 		session_accept_on(srv, fd, (struct sockaddr *)&peer, plen,
