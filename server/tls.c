@@ -58,6 +58,12 @@ tls_ctx_new(const struct config *cfg, char *errbuf, size_t errsize)
 	SSL_CTX_set_min_proto_version(ctx, minver);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
 	    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
+#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
+	/* SMTP ends with QUIT, not close_notify: a client that just closes
+	 * is a closed connection, not a read error (truncation cannot
+	 * forge a 250: the client would have had to send the end of data). */
+	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+#endif
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
 	if (SSL_CTX_set_cipher_list(ctx, cfg->tls_ciphers != NULL ?
