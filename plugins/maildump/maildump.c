@@ -493,24 +493,67 @@ job_free(struct md_job *j)
 	free(j);
 }
 
-/* header_block - "Return-Path: <sender>", one "Delivered-To: rcpt" per
- * recipient in envelope order, then the host's trace block */
+/* dsn_params - " RET=.. ENVID=.." / " NOTIFY=.. ORCPT=..": the RFC 3461
+ * parameters an address came with (xtext: printable, no spaces), or "" */
+static size_t
+dsn_params(const sh_address *a, const char *const *keys, char *out, size_t size)
+{
+	size_t n = 0;
+
+	out[0] = '\0';
+	for (; *keys != NULL; keys++) {
+		const char *v = sh_param_get(a, *keys, NULL);
+		int w;
+
+		if (v == NULL)
+			continue;
+		w = snprintf(out + n, size - n, " %s=%s", *keys, v);
+		if (w < 0 || (size_t)w >= size - n)
+			break;
+		n += (size_t)w;
+	}
+	out[n] = '\0';
+	return n;
+}
+
+/*
+ * header_block - "Return-Path: <sender>", one "Delivered-To: rcpt" per
+ * recipient in envelope order, the DSN envelope (RFC 3461) when the
+ * client gave one - "X-Envelope-From: <sender> RET=.. ENVID=.." and one
+ * "X-Envelope-To: <rcpt> NOTIFY=.. ORCPT=.." per recipient that has
+ * parameters - then the host's trace block.
+ */
 static int
 header_block(sh_ctx *ctx, const sh_tx_info *tx, struct md_job *j)
 {
+	static const char *const mail_keys[] = { "RET", "ENVID", NULL };
+	static const char *const rcpt_keys[] = { "NOTIFY", "ORCPT", NULL };
 	const char *trace;
 	size_t tlen = sh_tx_trace(ctx, &trace), need, i, n;
+	char dsn[600];
 	char *p;
 
+	/* Each address's DSN parameters fit dsn[] (ENVID <= 100 octets,
+	 * ORCPT <= 500 per RFC 3461); counted once for need, written once. */
 	need = sizeof("Return-Path: <>\r\n") + strlen(tx->sender->address) + tlen;
+	need += sizeof("X-Envelope-From: <>\r\n") + strlen(tx->sender->address) +
+	    sizeof(dsn);
 	for (i = 0; i < tx->nrcpts; i++)
-		need += sizeof("Delivered-To: \r\n") + strlen(tx->rcpts[i]->address);
+		need += sizeof("Delivered-To: \r\n") + sizeof("X-Envelope-To: <>\r\n") +
+		    2 * strlen(tx->rcpts[i]->address) + sizeof(dsn);
 	if ((p = j->hdr = malloc(need)) == NULL)
 		return -1;
 	n = (size_t)sprintf(p, "Return-Path: <%s>\r\n", tx->sender->address);
 	for (i = 0; i < tx->nrcpts; i++)
 		n += (size_t)sprintf(p + n, "Delivered-To: %s\r\n",
 		    tx->rcpts[i]->address);
+	if (dsn_params(tx->sender, mail_keys, dsn, sizeof(dsn)) > 0)
+		n += (size_t)sprintf(p + n, "X-Envelope-From: <%s>%s\r\n",
+		    tx->sender->address, dsn);
+	for (i = 0; i < tx->nrcpts; i++)
+		if (dsn_params(tx->rcpts[i], rcpt_keys, dsn, sizeof(dsn)) > 0)
+			n += (size_t)sprintf(p + n, "X-Envelope-To: <%s>%s\r\n",
+			    tx->rcpts[i]->address, dsn);
 	memcpy(p + n, trace, tlen);
 	j->hdr_len = n + tlen;
 	return 0;

@@ -228,6 +228,30 @@ class MaildumpTest(DaemonTestCase):
             self.assertEqual(msg.get_all("Delivered-To"), ["a@test.example", "B@Test.Example"])
             self.assertEqual(msg.get_subdir(), "new")
 
+    def test_dsn_envelope_is_stored(self):
+        # RFC 3461 parameters travel with the message as X-Envelope-*.
+        d = self.start()
+        s = self.smtp(d)
+        self.assertEqual(s.mail("sender@test.example", ["RET=HDRS", "ENVID=QQ+2B314"])[0], 250)
+        self.assertEqual(s.rcpt("a@test.example",
+                                ["NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;a@test.example"])[0], 250)
+        self.assertEqual(s.rcpt("b@test.example")[0], 250)
+        self.assertEqual(s.data(b"Subject: dsn\r\n\r\nbody\r\n")[0], 250)
+        (raw,) = self.stored().values()
+        head = raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n") if b"\r\n" in raw else \
+            raw.split(b"\n\n", 1)[0].split(b"\n")
+        self.assertIn(b"X-Envelope-From: <sender@test.example> RET=HDRS ENVID=QQ+2B314", head)
+        self.assertIn(b"X-Envelope-To: <a@test.example> NOTIFY=SUCCESS,FAILURE "
+                      b"ORCPT=rfc822;a@test.example", head)
+        self.assertFalse([h for h in head if h.startswith(b"X-Envelope-To: <b@")])
+
+    def test_no_dsn_no_envelope_headers(self):
+        d = self.start()
+        s = self.smtp(d)
+        self.assertEqual(self.send(s, b"Subject: plain\r\n\r\nbody\r\n")[0], 250)
+        (raw,) = self.stored().values()
+        self.assertNotIn(b"X-Envelope-", raw)
+
     def test_large_message_streams_byte_exact(self):
         d = self.start()
         line = bytes(range(33, 127)) * 10 + b"\r\n"
