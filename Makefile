@@ -1,9 +1,12 @@
 # smtphook - thin wrapper around CMake presets and ctest.
 #
 #   make run            install deps, build, run smtphookd on 127.0.0.1:2525
-#   make test           install deps, build, run every test (ctest)
+#   make test           install deps, build, run every test (ctest); with CI=true
+#                       also asan-test and valgrind-test (TEST_ASAN, TEST_VALGRIND)
 #   make asan-test      all tests in an ASan/UBSan build (build-asan/)
 #   make valgrind-test  integration tests with smtphookd under valgrind (build-valgrind/)
+#                       (slow load tests skip themselves there; SMTPHOOK_QUICK=1
+#                       skips them everywhere)
 #   make fuzz           build the libFuzzer targets (clang) and run each FUZZ_SECONDS
 #   make clean          remove every build directory
 
@@ -13,6 +16,7 @@ CI ?=
 JOBS ?= 2
 PRESET ?= $(if $(filter true 1 yes,$(CI)),ci,default)
 TEST_ASAN ?= $(CI)
+TEST_VALGRIND ?= $(CI)
 FUZZ_SECONDS ?= 60
 LISTEN ?= 127.0.0.1:2525
 # The default chain of SPEC §1: policy -> sizefilter -> spamfilter -> maildump.
@@ -21,9 +25,10 @@ RUN_PLUGINS ?= -p 'policy:allow_ip=127.0.0.0/8;::1,reject_ip_helo=yes' \
 	-p sizefilter:max=50M,max_recipients=100 \
 	-p spamfilter:rules=plugins/spamfilter/default.rules,tag=5,reject=10 \
 	-p maildump:dir=$(MAILDIR)
+RUN_ARGS ?= --max-size 52428800 $(RUN_PLUGINS)
 CTEST_ARGS ?=
 
-.PHONY: all deps build run test asan-test valgrind-test fuzz clean
+.PHONY: print-chain all deps build run test asan-test valgrind-test fuzz clean
 
 all: build
 
@@ -34,14 +39,21 @@ build: deps
 	cmake --preset $(PRESET)
 	cmake --build --preset $(PRESET) -j$(JOBS)
 
+# The default chain's arguments, for tests that run exactly what `make run` runs.
+print-chain:
+	@echo $(RUN_ARGS)
+
 run: build
 	mkdir -p $(MAILDIR)
-	exec build/bin/smtphookd -l $(LISTEN) --max-size 52428800 $(RUN_PLUGINS)
+	exec build/bin/smtphookd -l $(LISTEN) $(RUN_ARGS)
 
 test: build
 	ctest --test-dir build --output-on-failure -j$(JOBS) $(CTEST_ARGS)
 ifneq ($(filter true 1 yes,$(TEST_ASAN)),)
 	$(MAKE) asan-test
+endif
+ifneq ($(filter true 1 yes,$(TEST_VALGRIND)),)
+	$(MAKE) valgrind-test
 endif
 
 asan-test: deps
