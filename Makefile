@@ -8,6 +8,8 @@
 #                       (slow load tests skip themselves there; SMTPHOOK_QUICK=1
 #                       skips them everywhere)
 #   make fuzz           build the libFuzzer targets (clang) and run each FUZZ_SECONDS
+#   make bench          smtphookd against Postfix's smtp-sink (tests/bench/run_bench.py;
+#                       BENCH_ARGS, e.g. "--pairs 5" or "--scenarios ab"); not part of test
 #   make clean          remove every build directory
 
 SHELL := /bin/bash
@@ -27,8 +29,9 @@ RUN_PLUGINS ?= -p 'policy:allow_ip=127.0.0.0/8;::1,reject_ip_helo=yes' \
 	-p maildump:dir=$(MAILDIR)
 RUN_ARGS ?= --max-size 52428800 $(RUN_PLUGINS)
 CTEST_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: print-chain all deps build run test asan-test valgrind-test fuzz clean
+.PHONY: print-chain all deps build run test asan-test valgrind-test fuzz bench clean
 
 all: build
 
@@ -88,6 +91,11 @@ fuzz: deps
 		ran=$$((ran + 1)); \
 	done; \
 	echo "fuzz: $$ran target(s) ran"
+
+# Not in "test": it takes minutes and its figures need a quiet machine
+# (docs/PERFORMANCE.md).  smtp-source and smtp-sink come with postfix (deps).
+bench: build
+	python3 tests/bench/run_bench.py --build $(CURDIR)/build $(BENCH_ARGS)
 
 clean:
 	rm -rf build build-*

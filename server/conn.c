@@ -78,6 +78,27 @@ conn_start_tls(struct session *s)
 	return 0;
 }
 
+/* conn_inbuf_get - an input buffer: a spare one, else a new one */
+static unsigned char *
+conn_inbuf_get(struct server *srv)
+{
+	if (srv->ninbuf_spare > 0)
+		return srv->inbuf_spare[--srv->ninbuf_spare];
+	return malloc(SESSION_INBUF);
+}
+
+/* conn_inbuf_put - give an input buffer back (NULL: nothing) */
+void
+conn_inbuf_put(struct server *srv, unsigned char *buf)
+{
+	if (buf == NULL)
+		return;
+	if (srv->ninbuf_spare < SERVER_INBUF_SPARES)
+		srv->inbuf_spare[srv->ninbuf_spare++] = buf;
+	else
+		free(buf);
+}
+
 /* conn_read_cb - read what the socket has, then process it */
 static void
 conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -92,7 +113,7 @@ conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		return;
 	}
 	if (s->in == NULL) {
-		if ((s->in = malloc(SESSION_INBUF)) == NULL) {
+		if ((s->in = conn_inbuf_get(s->srv)) == NULL) {
 			log_msg(LOG_ERROR, "session %s: out of memory", s->id_str);
 			session_reply(s, 421, "4.3.0", "%s Out of memory, closing",
 			    s->info.hostname);
@@ -116,7 +137,12 @@ conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	n = conn_recv(s, s->in + s->in_end, SESSION_INBUF - s->in_end);
 	if (n > 0) {
 		s->in_end += (size_t)n;
-		s->last_activity = ev_now(s->srv->loop);
+		/* --timeout bounds each read of a message body or BDAT chunk
+		 * (RFC 5321 §4.5.3.2), but a whole command line: octets
+		 * dripped into a command do not extend its deadline
+		 * (slowloris); command_step() restarts it per line. */
+		if (s->state == SESSION_BODY || s->bdat.reading)
+			s->last_activity = ev_now(s->srv->loop);
 		if (!s->greeted)
 			s->early_talker = s->info.early_talker = 1;
 		session_process(s);
@@ -309,7 +335,7 @@ conn_release_buffers(struct session *s)
 {
 	if (s->in != NULL && s->in_start == s->in_end && !s->run.active &&
 	    !s->body.busy && s->state != SESSION_BODY && !s->bdat.reading) {
-		free(s->in);
+		conn_inbuf_put(s->srv, s->in);
 		s->in = NULL;
 		s->in_start = s->in_end = 0;
 	}

@@ -2,8 +2,9 @@
  * log.c - one-line logging
  *
  * The only process-wide state here is the output format and verbosity,
- * fixed once by log_setup() before any event is handled; everything else
- * lives in the server context.
+ * fixed once by log_setup() before any event is handled (with the pid
+ * for the line prefix), and a per-thread cache of the formatted second;
+ * everything else lives in the server context.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,8 @@
 
 static enum log_format log_format_choice = LOG_FORMAT_TEXT;
 static int log_verbose;
+static int log_fd = STDERR_FILENO;
+static long log_pid;		/* set by log_setup(); the daemon never forks */
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
 
@@ -24,6 +27,13 @@ log_setup(enum log_format format, int verbose)
 {
 	log_format_choice = format;
 	log_verbose = verbose;
+	log_pid = (long)getpid();
+}
+
+void
+log_set_fd(int fd)
+{
+	log_fd = fd;
 }
 
 /* log_enabled - would a message of this level be written? */
@@ -73,44 +83,76 @@ log_escape(char *out, size_t outsize, const char *in, size_t len)
 	return o;
 }
 
+/*
+ * log_stamp - "YYYY-MM-DDTHH:MM:SS" (UTC) of sec.  gmtime_r + strftime
+ * cost more than the rest of a line, so the text is made once per second
+ * (per thread: pool threads may log too).
+ */
+static const char *
+log_stamp(time_t sec)
+{
+	static _Thread_local time_t last = (time_t)-1;
+	static _Thread_local char stamp[40];
+	struct tm tm;
+
+	if (sec != last) {
+		gmtime_r(&sec, &tm);
+		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+		last = sec;
+	}
+	return stamp;
+}
+
 /* log_vmsg - format one line and write it with a single write(2) */
 void
 log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {
-	char msg[LOG_LINE_MAX], line[LOG_LINE_MAX * 2 + 128];
+	char line[LOG_LINE_MAX * 2 + 128];
 	struct timespec ts;
-	struct tm tm;
-	char stamp[40];
+	const char *stamp;
 	int n;
 
 	if (!log_enabled(level))
 		return;
-	n = vsnprintf(msg, sizeof(msg), fmt, ap);
-	if (n < 0)
-		return;
-	/* Messages are built from escaped parts, but never let a stray
-	 * newline split a line. */
-	for (char *p = msg; *p != '\0'; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = ' ';
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	stamp = log_stamp(ts.tv_sec);
 	if (log_format_choice == LOG_FORMAT_JSON) {
-		char esc[LOG_LINE_MAX * 2];
+		char msg[LOG_LINE_MAX], esc[LOG_LINE_MAX * 2];
 
+		n = vsnprintf(msg, sizeof(msg), fmt, ap);
+		if (n < 0)
+			return;
 		log_escape(esc, sizeof(esc), msg, strlen(msg));
 		n = snprintf(line, sizeof(line),
 		    "{\"time\":\"%s.%03ldZ\",\"level\":\"%s\",\"msg\":\"%s\"}\n",
 		    stamp, ts.tv_nsec / 1000000, level_names[level], esc);
 	} else {
-		n = snprintf(line, sizeof(line), "%s.%03ldZ smtphookd[%ld]: %s: %s\n",
-		    stamp, ts.tv_nsec / 1000000, (long)getpid(),
-		    level_names[level], msg);
+		/* The message is formatted in place after the prefix. */
+		int p = snprintf(line, sizeof(line), "%s.%03ldZ smtphookd[%ld]: %s: ",
+		    stamp, ts.tv_nsec / 1000000,
+		    log_pid != 0 ? log_pid : (long)getpid(), level_names[level]);
+		char *msg;
+		size_t mlen;
+
+		if (p < 0 || (size_t)p + LOG_LINE_MAX + 1 > sizeof(line))
+			return;
+		msg = line + p;
+		n = vsnprintf(msg, LOG_LINE_MAX, fmt, ap);
+		if (n < 0)
+			return;
+		mlen = strnlen(msg, (size_t)n < LOG_LINE_MAX ? (size_t)n :
+		    LOG_LINE_MAX - 1);
+		/* Messages are built from escaped parts, but never let a
+		 * stray newline split a line. */
+		for (size_t i = 0; i < mlen; i++)
+			if (msg[i] == '\n' || msg[i] == '\r')
+				msg[i] = ' ';
+		msg[mlen] = '\n';
+		n = p + (int)mlen + 1;
 	}
 	if (n > 0) {
 		size_t len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
-		ssize_t w = write(STDERR_FILENO, line, len);
+		ssize_t w = write(log_fd, line, len);
 		(void)w;
 	}
 }

@@ -26,6 +26,9 @@ void log_fatal(const char *fmt, ...)
 void log_panic(const char *fmt, ...)
     __attribute__((format(printf, 1, 2), noreturn));
 int log_enabled(enum log_level level);
+/* log_set_fd - where log lines go (default stderr; fuzzers use /dev/null,
+ * so that formatting still runs but nothing floods the terminal) */
+void log_set_fd(int fd);
 
 /* log_escape - printable copy of client text, cut at outsize-1 octets. */
 size_t log_escape(char *out, size_t outsize, const char *in, size_t len);

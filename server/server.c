@@ -468,6 +468,8 @@ server_destroy(struct server *srv)
 	srv->tls_ctx = NULL;
 	u64map_free(&srv->sessions);
 	addrcount_free(&srv->per_ip);
+	while (srv->ninbuf_spare > 0)
+		free(srv->inbuf_spare[--srv->ninbuf_spare]);
 	if (srv->reserve_fd >= 0)
 		close(srv->reserve_fd);
 	if (srv->loop != NULL)

@@ -28,6 +28,8 @@ struct listener {
 	char text[80];
 };
 
+#define SERVER_INBUF_SPARES 16	/* x 64 KiB */
+
 struct server {
 	struct config *cfg;
 	struct ev_loop *loop;
@@ -56,6 +58,13 @@ struct server {
 	struct {
 		uint64_t connections, messages, rejected_connections;
 	} stats;
+
+	/* Spare session input buffers (conn.c): a session takes one for
+	 * each event that brings input and gives it back when it is empty
+	 * again, so a keep-alive client costs no malloc/free of 64 KiB per
+	 * command.  At most SERVER_INBUF_SPARES are kept. */
+	unsigned char *inbuf_spare[SERVER_INBUF_SPARES];
+	size_t ninbuf_spare;
 
 	/* Called at the end of every transaction, before its memory goes
 	 * (the test harness records the trace block and the outcome). */

@@ -234,6 +234,7 @@ int conn_out_reserve(struct session *s, size_t n);
 void conn_start(struct session *s);
 void conn_start_idle(struct session *s);
 void conn_release_buffers(struct session *s);
+void conn_inbuf_put(struct server *srv, unsigned char *buf);
 int conn_start_tls(struct session *s);
 /* session_tls_up - the handshake finished (smtp_session.c) */
 void session_tls_up(struct session *s);

@@ -1052,3 +1052,21 @@ smtp_base64_decode(const char *in, size_t len, unsigned char *out,
 	*outlen = o;
 	return 0;
 }
+
+int
+smtp_auth_plain_split(const unsigned char *d, size_t n,
+    struct smtp_auth_plain *out)
+{
+	const unsigned char *nul1, *nul2;
+
+	if (n == 0 || (nul1 = memchr(d, '\0', n)) == NULL ||
+	    (nul2 = memchr(nul1 + 1, '\0', n - (size_t)(nul1 + 1 - d))) == NULL)
+		return -1;
+	out->authzid = d;
+	out->authzid_len = (size_t)(nul1 - d);
+	out->authcid = nul1 + 1;
+	out->authcid_len = (size_t)(nul2 - nul1 - 1);
+	out->passwd = nul2 + 1;
+	out->passwd_len = n - (size_t)(nul2 + 1 - d);
+	return 0;
+}

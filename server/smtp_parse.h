@@ -209,3 +209,17 @@ size_t		 smtp_log_escape(char *out, size_t outsize, const char *in,
  */
 int		 smtp_base64_decode(const char *in, size_t len, unsigned char *out,
 		    size_t outcap, size_t *outlen);
+
+/*
+ * smtp_auth_plain_split - the decoded PLAIN message of RFC 4616,
+ * "[authzid] NUL authcid NUL passwd", as three slices of d (not
+ * NUL-terminated; authzid_len 0 when absent).  The password is the rest
+ * after the second NUL, NULs and all (the caller refuses those).  Returns
+ * 0, or -1 when d does not hold two NULs.
+ */
+struct smtp_auth_plain {
+	const unsigned char	*authzid, *authcid, *passwd;
+	size_t			 authzid_len, authcid_len, passwd_len;
+};
+int		 smtp_auth_plain_split(const unsigned char *d, size_t n,
+		    struct smtp_auth_plain *out);

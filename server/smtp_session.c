@@ -122,34 +122,57 @@ session_vreply(struct session *s, int code, const char *enhanced,
     const char *fmt, va_list ap)
 {
 	char text[REPLY_TEXT_MAX + 512];
-	const char *line, *nl;
-	int n;
+	const char *body, *line, *nl, *end;
+	size_t elen = enhanced != NULL ? strnlen(enhanced, 15) : 0;
 
 	if (s->dead || s->close_after_flush)
 		return;
-	n = vsnprintf(text, sizeof(text), fmt, ap);
-	if (n < 0)
-		text[0] = '\0';
-	line = text;
+	/* Most replies are ("%s", text): no need to format and copy the
+	 * text once more (a reply costs no printf at all). */
+	if (fmt[0] == '%' && fmt[1] == 's' && fmt[2] == '\0') {
+		body = va_arg(ap, const char *);
+		if (body == NULL)
+			body = "";
+	} else {
+		if (vsnprintf(text, sizeof(text), fmt, ap) < 0)
+			text[0] = '\0';
+		body = text;
+	}
+	if (code < 0 || code > 999)
+		code = 999;		/* never: plugins' codes are 200-599 */
+	line = body;
+	end = body + strnlen(body, sizeof(text) - 1);
 	do {
 		size_t ll;
 		int last;
+		char *o;
 
-		nl = strchr(line, '\n');
-		ll = nl != NULL ? (size_t)(nl - line) : strlen(line);
-		last = nl == NULL || nl[1] == '\0';
-		if (conn_out_reserve(s, ll + 32) < 0) {
+		nl = memchr(line, '\n', (size_t)(end - line));
+		ll = nl != NULL ? (size_t)(nl - line) : (size_t)(end - line);
+		last = nl == NULL || nl + 1 == end;
+		if (conn_out_reserve(s, ll + elen + 8) < 0) {
 			s->dead = 1;
 			s->close_reason = "out of memory";
 			return;
 		}
-		n = snprintf(s->out + s->out_len, s->out_cap - s->out_len,
-		    "%03d%c%s%s%.*s\r\n", code, last ? ' ' : '-',
-		    enhanced != NULL ? enhanced : "", enhanced != NULL ? " " : "",
-		    (int)ll, line);
-		if (n > 0)
-			s->out_len += (size_t)n;
-		if (nl == NULL || last)
+		/* "%03d%c%s%s%.*s\r\n": code, '-' or ' ', enhanced code and
+		 * a space when given, the line, CRLF */
+		o = s->out + s->out_len;
+		*o++ = (char)('0' + code / 100);
+		*o++ = (char)('0' + code / 10 % 10);
+		*o++ = (char)('0' + code % 10);
+		*o++ = last ? ' ' : '-';
+		if (enhanced != NULL) {
+			memcpy(o, enhanced, elen);
+			o += elen;
+			*o++ = ' ';
+		}
+		memcpy(o, line, ll);
+		o += ll;
+		*o++ = '\r';
+		*o++ = '\n';
+		s->out_len = (size_t)(o - s->out);
+		if (last)
 			break;
 		line = nl + 1;
 	} while (1);
@@ -195,6 +218,16 @@ session_close(struct session *s, const char *reason)
 	session_enter(s, SESSION_CLOSING);
 }
 
+/* enh_copy - an enhanced status code into a char[16] (no printf) */
+static void
+enh_copy(char *dst, const char *src)
+{
+	size_t n = strnlen(src, 15);
+
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
 /*
  * reply_verdict_as - the reply for a chain verdict: the deciding plugin's
  * when its code has the verdict's class, else the default.  A 421, or a
@@ -210,14 +243,14 @@ reply_verdict_as(struct session *s, sh_verdict v, struct chain_reply *r,
 	char enh[16];
 	const char *text = dtext;
 
-	snprintf(enh, sizeof(enh), "%s", denh != NULL ? denh : "");
+	enh_copy(enh, denh != NULL ? denh : "");
 	if (r != NULL && r->code != 0) {
 		int cls = r->code / 100;
 
 		if (cls == want || (v == SH_DISCONNECT && (cls == 4 || cls == 5))) {
 			code = r->code;
 			if (r->enhanced[0] != '\0')
-				snprintf(enh, sizeof(enh), "%s", r->enhanced);
+				enh_copy(enh, r->enhanced);
 			else if (enh[0] != '\0')
 				enh[0] = (char)('0' + cls);
 			if (r->text != NULL)
@@ -402,6 +435,22 @@ helo_done(struct session *s, sh_verdict v)
 	session_reply(s, 250, NULL, "%s", caps);
 }
 
+/* arg_copy - a NUL-terminated copy of len octets of the input buffer,
+ * which is not terminated (strndup would be correct C, but ASan's
+ * strict_string_checks reads its argument up to a NUL: past a reused
+ * input buffer's end) */
+static char *
+arg_copy(const char *p, size_t len)
+{
+	char *r = malloc(len + 1);
+
+	if (r != NULL) {
+		memcpy(r, p, len);
+		r[len] = '\0';
+	}
+	return r;
+}
+
 static void
 helo_common(struct session *s, const char *args, size_t len, int extended)
 {
@@ -412,7 +461,7 @@ helo_common(struct session *s, const char *args, size_t len, int extended)
 		    "Syntax: HELO hostname");
 		return;
 	}
-	if ((name = strndup(args, len)) == NULL) {
+	if ((name = arg_copy(args, len)) == NULL) {
 		session_reply(s, 451, "4.3.0", "Out of memory");
 		return;
 	}
@@ -1198,7 +1247,7 @@ vrfy_done(struct session *s, sh_verdict v)
 static void
 vrfy_common(struct session *s, const char *args, size_t len, sh_hook_id hook)
 {
-	char *text = strndup(args, len);
+	char *text = arg_copy(args, len);
 
 	if (text == NULL) {
 		session_reply(s, 451, "4.3.0", "Out of memory");
@@ -1394,23 +1443,22 @@ auth_check(struct session *s, const char *mechanism, const char *user,
 static void
 auth_plain(struct session *s, const unsigned char *d, size_t n)
 {
-	const unsigned char *nul1 = memchr(d, '\0', n), *nul2;
+	struct smtp_auth_plain ap;
 
-	if (nul1 == NULL ||
-	    (nul2 = memchr(nul1 + 1, '\0', n - (size_t)(nul1 + 1 - d))) == NULL) {
+	if (smtp_auth_plain_split(d, n, &ap) < 0) {
 		protocol_error(s, 501, "5.5.2", "Malformed PLAIN credentials");
 		return;
 	}
 	/* Acting for another identity (authzid) is not supported: it must be
 	 * empty or the authenticating user itself. */
-	if (nul1 != d && ((size_t)(nul1 - d) != (size_t)(nul2 - nul1 - 1) ||
-	    memcmp(d, nul1 + 1, (size_t)(nul1 - d)) != 0)) {
+	if (ap.authzid_len != 0 && (ap.authzid_len != ap.authcid_len ||
+	    memcmp(ap.authzid, ap.authcid, ap.authzid_len) != 0)) {
 		session_reply(s, 535, "5.7.8", "Authorization identity not allowed");
 		s->errors++;
 		return;
 	}
-	auth_check(s, "PLAIN", (const char *)nul1 + 1, (size_t)(nul2 - nul1 - 1),
-	    (const char *)nul2 + 1, n - (size_t)(nul2 + 1 - d));
+	auth_check(s, "PLAIN", (const char *)ap.authcid, ap.authcid_len,
+	    (const char *)ap.passwd, ap.passwd_len);
 }
 
 /* auth_response - the client's answer to a 334 challenge */
@@ -1572,8 +1620,10 @@ command_step(struct session *s)
 		lf = memchr(start, '\n', avail);
 		s->in_start = lf != NULL ? s->in_start + (size_t)(lf - start) + 1 :
 		    s->in_end;
-		if (lf != NULL)
+		if (lf != NULL) {
 			s->discard_line = 0;
+			s->last_activity = ev_now(s->srv->loop);
+		}
 		return lf != NULL ? STEP_CONTINUE : STEP_NEED_INPUT;
 	}
 	if (lf == NULL) {
@@ -1586,6 +1636,8 @@ command_step(struct session *s)
 	}
 	linelen = (size_t)(lf - start) + 1;
 	s->in_start += linelen;
+	/* A complete line: the next command's --timeout starts now. */
+	s->last_activity = ev_now(s->srv->loop);
 	len = linelen - 1;
 	if (len > 0 && start[len - 1] == '\r')
 		len--;
@@ -1929,7 +1981,7 @@ session_free(struct session *s)
 		s->next->prev = s->prev;
 	srv->nsessions--;
 	chain_reply_clear(&s->run.reply);
-	free(s->in);
+	conn_inbuf_put(srv, s->in);
 	free(s->out);
 	free(s->helo);
 	free(s->slots);

@@ -21,6 +21,29 @@
 #define QUOTE_MAX 48		/* octets of rules text quoted in an error */
 
 /* Rules passed to err_at() are never NULL; err may be. */
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define HAVE_VALGRIND_H 1
+#endif
+#endif
+
+/*
+ * under_valgrind - JIT-compiled patterns read ahead of the subject in
+ * ways memcheck cannot follow (false "uninitialised value" reports from
+ * code with no symbols, which no suppression can name); under valgrind the
+ * interpreter is used instead, with the same results.
+ */
+static int
+under_valgrind(void)
+{
+#ifdef HAVE_VALGRIND_H
+	return RUNNING_ON_VALGRIND != 0;
+#else
+	return 0;
+#endif
+}
+
 static void err_at(char *err, size_t errlen, const char *file, unsigned line,
     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
@@ -396,7 +419,7 @@ parse_line(struct rules *r, size_t *cap, const char *p, const char *le,
 		    quote(q, sizeof(q), pat, patlen), msg, (size_t)eoff);
 		goto fail;
 	}
-	if (!(opts & RULES_NO_JIT) &&
+	if (!(opts & RULES_NO_JIT) && !under_valgrind() &&
 	    pcre2_jit_compile(rule.re, PCRE2_JIT_COMPLETE) == 0) {
 		rule.jit = 1;
 		r->njit++;

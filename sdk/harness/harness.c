@@ -9,6 +9,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,11 +40,28 @@ struct sh_harness {
 	char reply[HARNESS_REPLY_MAX];
 	int code;
 	int closed;
+	int wclosed;			/* a write failed: the server is gone */
 	double timeout;
 	char trace[HARNESS_TRACE_MAX];
 	int accepted;
 	char error[1024];
+	unsigned long invoked;		/* watcher callbacks run (pump) */
+	sh_harness_reply_fn reply_fn;
+	void *reply_arg;
 };
+
+/* harness_invoke - the loop's invoke-pending step, counted: a loop turn
+ * that invokes nothing is how sh_harness_pump() knows the server is idle */
+static void
+harness_invoke(struct ev_loop *loop)
+{
+	struct server *srv = ev_userdata(loop);
+	sh_harness *h = (sh_harness *)(void *)((char *)srv -
+	    offsetof(struct sh_harness, srv));
+
+	h->invoked += ev_pending_count(loop);
+	ev_invoke_pending(loop);
+}
 
 /* harness_observe - keep the trace block of each ending transaction */
 static void
@@ -97,6 +115,7 @@ harness_setup(sh_harness *h)
 		return -1;
 	h->srv.tx_observer = harness_observe;
 	h->srv.tx_observer_arg = h;
+	ev_set_invoke_pending_cb(h->srv.loop, harness_invoke);
 	h->setup = 1;
 	return 0;
 }
@@ -203,6 +222,8 @@ harness_take_reply(sh_harness *h)
 			h->code = atoi(h->reply);
 			memmove(h->inbuf, h->inbuf + total, h->inlen - total);
 			h->inlen -= total;
+			if (h->reply_fn != NULL)
+				h->reply_fn(h->reply_arg, h->code, h->reply);
 			return 1;
 		}
 		off += linelen;
@@ -219,14 +240,18 @@ harness_wait_reply(sh_harness *h)
 	h->code = -1;
 	h->reply[0] = '\0';
 	while (!harness_take_reply(h)) {
+		unsigned long invoked = h->invoked;
+
 		if (h->closed || monotonic_now() > deadline)
 			return -1;
 		harness_pump(h);
 		if (h->inlen == 0 || memchr(h->inbuf, '\n', h->inlen) == NULL) {
 			struct timespec ts = { 0, 200000 };
-			/* Let pool threads and timers make progress. */
+			/* Let pool threads and timers make progress; sleep
+			 * only when the loop had nothing to do. */
 			ev_run(h->srv.loop, EVRUN_NOWAIT);
-			nanosleep(&ts, NULL);
+			if (h->invoked == invoked)
+				nanosleep(&ts, NULL);
 		}
 	}
 	return h->code;
@@ -264,7 +289,7 @@ sh_harness_connect(sh_harness *h, const char *peer_ip)
 		return -1;
 	}
 	h->fd = fds[1];
-	h->closed = 0;
+	h->closed = h->wclosed = 0;
 	h->inlen = 0;
 	/* As the listener does: the session's end takes it off again. */
 	sockaddr_key((struct sockaddr *)&ss, key);
@@ -386,6 +411,88 @@ sh_harness_run(sh_harness *h, double seconds)
 	}
 }
 
+ssize_t
+sh_harness_write(sh_harness *h, const void *data, size_t len)
+{
+	ssize_t n;
+
+	if (h->fd < 0 || h->closed || h->wclosed)
+		return -1;
+	if (len == 0)
+		return 0;
+	n = send(h->fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (n >= 0)
+		return n;
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return 0;
+	/* The server closed; what it sent before can still be read. */
+	h->wclosed = 1;
+	return -1;
+}
+
+int
+sh_harness_pump(sh_harness *h)
+{
+	int replies = 0;
+	unsigned turns;
+
+	if (!h->setup)
+		return -1;
+	/* Bounded, in case a watcher re-arms itself forever. */
+	for (turns = 0; turns < 100000; turns++) {
+		unsigned long invoked = h->invoked;
+		size_t inlen = h->inlen;
+		int closed = h->closed;
+
+		harness_pump(h);
+		while (harness_take_reply(h))
+			replies++;
+		if (h->invoked == invoked && h->inlen == inlen &&
+		    h->closed == closed)
+			break;
+	}
+	return h->closed && replies == 0 ? -1 : replies;
+}
+
+void
+sh_harness_step(sh_harness *h)
+{
+	if (h->setup)
+		ev_run(h->srv.loop, EVRUN_NOWAIT);
+}
+
+int
+sh_harness_expire(sh_harness *h)
+{
+	struct session *s;
+	int n = 0;
+
+	if (!h->setup)
+		return 0;
+	for (s = h->srv.session_list; s != NULL; s = s->next) {
+		/* Stopped, then fed: the callback runs once, on the next
+		 * turn, exactly as when the timer expires. */
+		if (ev_is_active(&s->auth_delay)) {
+			ev_timer_stop(h->srv.loop, &s->auth_delay);
+			ev_feed_event(h->srv.loop, &s->auth_delay, EV_TIMER);
+			n++;
+		}
+		if (ev_is_active(&s->pend.timeout)) {
+			ev_timer_stop(h->srv.loop, &s->pend.timeout);
+			ev_feed_event(h->srv.loop, &s->pend.timeout, EV_TIMER);
+			n++;
+		}
+	}
+	return n;
+}
+
+void
+sh_harness_on_reply(sh_harness *h, sh_harness_reply_fn fn, void *arg)
+{
+	h->reply_fn = fn;
+	h->reply_arg = arg;
+}
+
 void
 sh_harness_disconnect(sh_harness *h)
 {
@@ -395,7 +502,10 @@ sh_harness_disconnect(sh_harness *h)
 		return;
 	close(h->fd);
 	h->fd = -1;
-	/* Let the server notice, run its hooks and free the session. */
+	/* Let the server notice, run its hooks and free the session: at
+	 * once when it can, else for up to the timeout. */
+	if (h->setup)
+		sh_harness_pump(h);
 	deadline = monotonic_now() + h->timeout;
 	while (h->srv.nsessions > 0 && monotonic_now() < deadline) {
 		struct timespec ts = { 0, 200000 };

@@ -34,6 +34,7 @@
 #define SH_HARNESS_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "smtphook.h"
 
@@ -78,6 +79,43 @@ int sh_harness_message(sh_harness *h, const char *from, const char *const *rcpts
 void sh_harness_disconnect(sh_harness *h);
 /* sh_harness_run - run the loop for the given seconds (timers, jobs) */
 void sh_harness_run(sh_harness *h, double seconds);
+
+/*
+ * Non-blocking driving (fuzzers, tests that interleave by hand).  None of
+ * these sleeps or waits for the clock:
+ *
+ * sh_harness_write - send what the socket takes of data now; returns the
+ *	octets taken (0 when the server is not reading and the socket is
+ *	full), or -1 once the server has closed the connection (its last
+ *	replies can still be read by a pump).  Reads no reply.
+ * sh_harness_pump - run the loop and read replies until a loop turn
+ *	invokes no watcher and brings no octet: the server has done all it
+ *	can with the input so far.  Timers that are not due yet (an AUTH
+ *	failure's delay, a pending verdict's timeout, the idle timeout) and
+ *	pool jobs still running on their threads are not waited for.
+ *	Returns the number of complete replies read (see _on_reply), or -1
+ *	once the server has closed the connection and nothing is left.
+ * sh_harness_step - one loop turn, no waiting and no reading: the server
+ *	takes in what has arrived and answers it (the replies wait in the
+ *	socket for the next call that reads).  Cheaper than a pump when
+ *	input is fed in many small pieces.
+ * sh_harness_expire - make the session's waiting timers fire now, as if
+ *	their time had passed: the held-back reply of a failed AUTH and a
+ *	pending verdict's timeout (the plugin's on_timeout= verdict).  Call
+ *	sh_harness_pump() afterwards to let them run.  Returns how many.
+ * sh_harness_on_reply - fn(arg, code, reply) for every complete reply
+ *	read from now on, by any call (reply as sh_harness_reply() gives it).
+ *
+ * With sh_harness_timeout(h, 0), sh_harness_disconnect() and
+ * sh_harness_free() never wait either: a session that does not end when
+ * the client goes away is closed by force.
+ */
+ssize_t sh_harness_write(sh_harness *h, const void *data, size_t len);
+int sh_harness_pump(sh_harness *h);
+void sh_harness_step(sh_harness *h);
+int sh_harness_expire(sh_harness *h);
+typedef void (*sh_harness_reply_fn)(void *arg, int code, const char *reply);
+void sh_harness_on_reply(sh_harness *h, sh_harness_reply_fn fn, void *arg);
 
 /* sh_harness_code / _reply - the last reply: code, and its raw lines
  * without the final CRLF ("550 5.7.1 No\r\n..." for multi-line) */

@@ -17,7 +17,7 @@ from smtphook_test import DaemonTestCase, SOURCE_DIR, SLOW, VALGRIND, Client
 
 
 def make_run_args(maildir):
-    out = subprocess.run(["make", "-s", "-C", SOURCE_DIR, "print-chain",
+    out = subprocess.run(["make", "-s", "--no-print-directory", "-C", SOURCE_DIR, "print-chain",
                           "MAILDIR=" + maildir], capture_output=True, text=True,
                          check=True).stdout
     args = shlex.split(out)

@@ -4,6 +4,7 @@
  */
 #include <criterion/criterion.h>
 #include <ev.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sh_harness.h"
@@ -133,5 +134,63 @@ Test(harness, bad_plugin_reported)
 	    sh_harness_error(h));
 	cr_assert_eq(sh_harness_load(h, SMTPHOOK_BUILD_DIR "/plugins/sink.so:x=1"), -1);
 	cr_assert(strstr(sh_harness_error(h), "unknown argument 'x'") != NULL);
+	sh_harness_free(h);
+}
+
+/* The non-blocking calls: pipelined input, idle detection, timers fired
+ * by hand, a reply callback. */
+static sh_verdict
+deny_auth(sh_ctx *ctx, const char *mech, const char *user, const char *pass)
+{
+	(void)ctx, (void)mech, (void)user, (void)pass;
+	return SH_REJECT;
+}
+
+static const sh_plugin denier = {
+	.abi_major = SH_ABI_MAJOR, .abi_minor = SH_ABI_MINOR,
+	.struct_size = sizeof(sh_plugin), .name = "denier",
+	.auth = deny_auth,
+};
+
+struct seen { int codes[16]; int n; };
+
+static void
+seen_reply(void *arg, int code, const char *reply)
+{
+	struct seen *s = arg;
+
+	cr_assert(reply != NULL && atoi(reply) == code);
+	if (s->n < 16)
+		s->codes[s->n++] = code;
+}
+
+Test(harness, nonblocking_pump_expire)
+{
+	static const char in[] = "EHLO c\r\nAUTH PLAIN AHUAcA==\r\nNOOP\r\n";
+	sh_harness *h = sh_harness_new();
+	struct seen seen = { { 0 }, 0 };
+	double t0;
+
+	cr_assert_eq(sh_harness_option(h, "auth", "PLAIN"), 0);
+	cr_assert_eq(sh_harness_option(h, "auth-insecure", NULL), 0);
+	cr_assert_eq(sh_harness_add(h, &denier, NULL), 0);
+	sh_harness_on_reply(h, seen_reply, &seen);
+	cr_assert_eq(sh_harness_connect(h, "192.0.2.9"), 220);
+	sh_harness_timeout(h, 0);
+	cr_assert_eq(sh_harness_write(h, in, sizeof(in) - 1), (ssize_t)sizeof(in) - 1);
+	sh_harness_step(h);
+	t0 = ev_time();
+	/* EHLO and the 535 come at once; NOOP waits for the AUTH delay. */
+	cr_assert_eq(sh_harness_pump(h), 2);
+	cr_assert_eq(sh_harness_pump(h), 0);
+	cr_assert_eq(sh_harness_expire(h), 1);
+	cr_assert_eq(sh_harness_pump(h), 1);
+	cr_assert(ev_time() - t0 < 0.4, "pump waited %.3fs", ev_time() - t0);
+	cr_assert_eq(seen.n, 4);
+	cr_assert_eq(seen.codes[1], 250);
+	cr_assert_eq(seen.codes[2], 535);
+	cr_assert_eq(seen.codes[3], 250);
+	cr_assert_eq(sh_harness_expire(h), 0);
+	sh_harness_disconnect(h);
 	sh_harness_free(h);
 }
