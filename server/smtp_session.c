@@ -32,9 +32,9 @@
 #include "log.h"
 #include "server.h"
 #include "session.h"
+#include "smtp_internal.h"
 #include "tls.h"
 
-enum step { STEP_CONTINUE, STEP_NEED_INPUT, STEP_WAIT };
 
 #define ST(x) (1u << (x))
 #define ST_ANY_CMD (ST(SESSION_INIT) | ST(SESSION_READY) | ST(SESSION_MAIL) | \
@@ -60,7 +60,6 @@ static void cmd_ehlo(struct session *, const char *, size_t);
 static void cmd_mail(struct session *, const char *, size_t);
 static void cmd_rcpt(struct session *, const char *, size_t);
 static void cmd_data(struct session *, const char *, size_t);
-static void cmd_bdat(struct session *, const char *, size_t);
 static void cmd_rset(struct session *, const char *, size_t);
 static void cmd_noop(struct session *, const char *, size_t);
 static void cmd_quit(struct session *, const char *, size_t);
@@ -69,8 +68,6 @@ static void cmd_expn(struct session *, const char *, size_t);
 static void cmd_help(struct session *, const char *, size_t);
 static void cmd_starttls(struct session *, const char *, size_t);
 static void session_refused(struct session *, const char *);
-static void cmd_auth(struct session *, const char *, size_t);
-static void auth_response(struct session *, const char *, size_t);
 
 /* THE command table: one row per verb. */
 static const struct smtp_command commands[SMTP_VERB_COUNT] = {
@@ -102,7 +99,7 @@ static const char *const state_names[] = {
 };
 
 /* session_enter - the one place the state changes (trace-logged) */
-static void
+void
 session_enter(struct session *s, enum session_state st)
 {
 	if (s->state != st && log_enabled(LOG_DEBUG))
@@ -190,14 +187,14 @@ session_reply(struct session *s, int code, const char *enhanced,
 }
 
 /* cmd_ok - count the command being answered as successful */
-static void
+void
 cmd_ok(struct session *s, enum smtp_verb v)
 {
 	s->counts[v][0]++;
 }
 
 /* protocol_error - a client error: reply and count toward --max-errors */
-static void
+void
 protocol_error(struct session *s, int code, const char *enhanced,
     const char *text)
 {
@@ -234,7 +231,7 @@ enh_copy(char *dst, const char *src)
  * DISCONNECT, closes the connection after the reply.  The code and
  * enhanced code sent go to code_r/enh_r[16] when not NULL.
  */
-static void
+void
 reply_verdict_as(struct session *s, sh_verdict v, struct chain_reply *r,
     int dcode, const char *denh, const char *dtext, int *code_r, char *enh_r)
 {
@@ -276,7 +273,7 @@ reply_verdict_as(struct session *s, sh_verdict v, struct chain_reply *r,
 		session_close(s, "closed by plugin");
 }
 
-static void
+void
 reply_verdict(struct session *s, sh_verdict v, struct chain_reply *r,
     int dcode, const char *denh, const char *dtext)
 {
@@ -284,7 +281,7 @@ reply_verdict(struct session *s, sh_verdict v, struct chain_reply *r,
 }
 
 /* refused - the usual handling of a non-allowing verdict; 1 if refused */
-static int
+int
 refused(struct session *s, sh_verdict v, int code, const char *enh,
     const char *text)
 {
@@ -659,7 +656,7 @@ cmd_data(struct session *s, const char *args, size_t len)
 }
 
 /* start_drain - stop delivering; read the rest and then reply v */
-static void
+void
 start_drain(struct session *s, sh_verdict v, struct chain_reply *r, int code,
     const char *enh, const char *text)
 {
@@ -745,7 +742,7 @@ deliver_header(struct session *s, const char *name, size_t nl,
  * chunk.  Returns STEP_WAIT while a verdict is pending (it is re-entered
  * after the resume and goes on where it stopped).
  */
-static enum step
+enum step
 deliver_piece(struct session *s)
 {
 	struct body_cursor *b = &s->body;
@@ -789,7 +786,7 @@ deliver_piece(struct session *s)
 	return s->run.active ? STEP_WAIT : STEP_CONTINUE;
 }
 
-static void
+void
 eom_done(struct session *s, sh_verdict v)
 {
 	char text[300];
@@ -897,286 +894,6 @@ body_step(struct session *s)
 	b->busy = 0;
 	if (b->end)
 		body_end(s);
-	return STEP_CONTINUE;
-}
-
-/* ---- BDAT (RFC 3030) ---- */
-
-/*
- * A BDAT chunk streams through the same header and chunk hooks as DATA,
- * as slices of the input buffer, but its octets are counted, not decoded:
- * exact bytes, no dot-unstuffing, no end marker.  Neither a bare LF nor a
- * "." line can end a chunk or start a command, so there is nothing to
- * smuggle and the bare-LF policy (DATA only) does not apply.
- *
- * Every BDAT is answered after all its octets have been read, whatever
- * became of the transaction, so the client never loses step
- * (docs/PROTOCOL.md, "CHUNKING"):
- * - bad syntax: nobody knows how many octets follow: 501, then 421 and
- *   the connection closes;
- * - out of sequence (no HELO, MAIL or valid recipient): the octets are
- *   discarded, 503 5.5.1 / 554 5.5.1;
- * - the announced size takes the message over --max-size: the chunk is
- *   discarded undelivered, 552 5.3.4;
- * - a refusal by the data hook (first BDAT) or a header/chunk hook: the
- *   rest of that chunk is drained and the refusal answers that BDAT
- *   (DISCONNECT acts at once).
- * A transaction that failed at a BDAT other than LAST is ended at once
- * (plugins get reset), and the BDATs the client had already pipelined
- * ("accept and discard", RFC 3030 §2) are read and answered with the
- * same code (a 4xx stays a 4xx) until LAST, RSET, MAIL or HELO/EHLO.
- */
-
-/* bdat_begin - the octets of a chunk of size follow in the input */
-static void
-bdat_begin(struct session *s, unsigned long long size, int last)
-{
-	struct bdat_state *bd = &s->bdat;
-
-	bd->size = bd->remaining = size;
-	bd->last = last != 0;
-	bd->reading = 1;
-	bd->discard = bd->error = 0;
-	s->body = (struct body_cursor){ 0 };
-}
-
-/* bdat_discard - read the chunk, deliver nothing, then reply (error:
- * the reply counts toward --max-errors) */
-static void __attribute__((format(printf, 5, 6)))
-bdat_discard(struct session *s, int code, const char *enh, int error,
-    const char *fmt, ...)
-{
-	struct bdat_state *bd = &s->bdat;
-	va_list ap;
-
-	bd->discard = 1;
-	bd->error = error != 0;
-	bd->code = code;
-	if (enh != bd->enhanced)
-		snprintf(bd->enhanced, sizeof(bd->enhanced), "%s", enh);
-	va_start(ap, fmt);
-	vsnprintf(bd->text, sizeof(bd->text), fmt, ap);
-	va_end(ap);
-}
-
-/* bdat_fail - the transaction fails at this BDAT before any of its
- * octets were delivered: plugins are reset now, the chunk is discarded,
- * and code/enh answer it and the BDATs pipelined behind it */
-static void
-bdat_fail(struct session *s, int code, const char *enh, int error,
-    const char *text)
-{
-	tx_end(s, 0);
-	session_enter(s, SESSION_READY);
-	bdat_discard(s, code, enh, error, "%s", text);
-	s->bdat.failed = !s->bdat.last;
-}
-
-/* bdat_parse - BDAT's argument; on a syntax error the connection closes
- * (the end of the chunk is unknown) and -1 is returned */
-static int
-bdat_parse(struct session *s, const char *args, size_t len)
-{
-	unsigned long long size;
-	int last;
-
-	if (smtp_parse_bdat_arg(args, len, &size, &last) == 0) {
-		bdat_begin(s, size, last);
-		return 0;
-	}
-	protocol_error(s, 501, "5.5.4", "Syntax: BDAT size [LAST]");
-	session_reply(s, 421, "4.5.0", "%s Cannot find the end of that BDAT "
-	    "chunk, closing connection", s->info.hostname);
-	session_close(s, "BDAT syntax error");
-	return -1;
-}
-
-/* bdat_refuse - a BDAT refused before its state is looked at (sent too
- * early without PIPELINING): read and discard its octets, then reply */
-static void
-bdat_refuse(struct session *s, const char *args, size_t len, int code,
-    const char *enh, const char *text)
-{
-	if (bdat_parse(s, args, len) < 0)
-		return;
-	/* Inside a transaction the message would miss this chunk. */
-	if (s->tx != NULL && (s->state == SESSION_RCPT || s->state == SESSION_BDAT))
-		bdat_fail(s, code, enh, 1, text);
-	else
-		bdat_discard(s, code, enh, 1, "%s", text);
-}
-
-static void
-bdat_data_done(struct session *s, sh_verdict v)
-{
-	struct tx *tx = s->tx;
-
-	switch (v) {
-	case SH_CONTINUE:
-	case SH_ACCEPT:
-		break;
-	case SH_REJECT:
-	case SH_TEMPFAIL:
-		/* The refusal answers this BDAT, after its octets. */
-		session_enter(s, SESSION_BDAT);
-		start_drain(s, v, &s->run.reply, v == SH_REJECT ? 554 : 451,
-		    v == SH_REJECT ? "5.7.1" : "4.7.1", v == SH_REJECT ?
-		    "Message refused" : "Temporary failure, please try again later");
-		return;
-	default:
-		refused(s, v, 554, "5.7.1", "Message refused");	/* 421, close */
-		return;
-	}
-	if ((tx->hs = malloc(sizeof(*tx->hs))) == NULL) {
-		bdat_fail(s, 451, "4.3.0", 0, "Out of memory, try again later");
-		return;
-	}
-	header_splitter_init(tx->hs);
-	tx->in_body = tx->in_headers = 1;
-	session_enter(s, SESSION_BDAT);
-}
-
-static void
-cmd_bdat(struct session *s, const char *args, size_t len)
-{
-	struct bdat_state *bd = &s->bdat;
-	struct tx *tx = s->tx;
-	unsigned long long max = s->srv->cfg->max_size;
-
-	if (bdat_parse(s, args, len) < 0)
-		return;
-	if (bd->failed && s->state != SESSION_READY)
-		bd->failed = 0;		/* STARTTLS reset the session */
-	if (bd->failed) {
-		bdat_discard(s, bd->code, bd->enhanced, 0, "Message refused at an "
-		    "earlier BDAT; %llu octets discarded", (unsigned long long)bd->size);
-		return;
-	}
-	switch (s->state) {
-	case SESSION_REFUSED:
-		bdat_discard(s, 503, "5.5.1", 1, "Service refused; only QUIT is "
-		    "accepted");
-		return;
-	case SESSION_INIT:
-		bdat_discard(s, 503, "5.5.1", 1, "Send HELO/EHLO first");
-		return;
-	case SESSION_READY:
-		bdat_discard(s, 503, "5.5.1", 1, "Need MAIL and RCPT before BDAT");
-		return;
-	case SESSION_MAIL:
-		/* RFC 5321 §3.3, as for DATA. */
-		bdat_discard(s, 554, "5.5.1", 1, "No valid recipients");
-		return;
-	default:
-		break;
-	}
-	/* RFC 1870 with RFC 3030: the announced size is known before the
-	 * octets, so the chunk that would go over is refused whole. */
-	if (max > 0 && bd->size > max - tx->body_size) {
-		bdat_fail(s, 552, "5.3.4", 0, "Message size exceeds fixed maximum "
-		    "message size");
-		return;
-	}
-	if (s->state == SESSION_BDAT)
-		return;			/* the next chunk of the message */
-	/* The first BDAT: the data hook, Received: first as for DATA. */
-	tx->bdat = 1;
-	if (tx->trace == NULL && tx_build_received(s) < 0) {
-		bdat_fail(s, 451, "4.3.0", 0, "Out of memory, try again later");
-		return;
-	}
-	chain_start(s, SH_HOOK_DATA, 0, bdat_data_done);
-}
-
-/* bdat_end - every octet of the chunk is in: its reply, or the eom walk */
-static void
-bdat_end(struct session *s)
-{
-	struct bdat_state *bd = &s->bdat;
-	struct tx *tx = s->tx;
-
-	bd->reading = 0;
-	/* Input after the chunk did not wait for this reply. */
-	s->pipelined_ahead = s->in != NULL && s->in_start < s->in_end;
-	if (bd->discard || tx == NULL) {
-		bd->discard = 0;
-		if (bd->error)
-			protocol_error(s, bd->code, bd->enhanced, bd->text);
-		else
-			session_reply(s, bd->code, bd->enhanced[0] != '\0' ?
-			    bd->enhanced : NULL, "%s", bd->text);
-	} else if (tx->draining) {
-		sh_verdict v = tx->drain_verdict;
-		struct chain_reply r = tx->drain_reply;
-		char enh[16] = "";
-		int code = 0;
-
-		tx->drain_reply = (struct chain_reply){ 0 };
-		reply_verdict_as(s, v, &r, v == SH_TEMPFAIL ? 451 : 550,
-		    v == SH_TEMPFAIL ? "4.7.1" : "5.7.1", v == SH_TEMPFAIL ?
-		    "Temporary failure" : "Message rejected", &code, enh);
-		chain_reply_clear(&r);
-		tx_end(s, 0);
-		if (s->state == SESSION_BDAT)
-			session_enter(s, SESSION_READY);
-		if (!bd->last && code != 0) {
-			bd->failed = 1;
-			bd->code = code;
-			snprintf(bd->enhanced, sizeof(bd->enhanced), "%s", enh);
-		}
-	} else if (!bd->last) {
-		cmd_ok(s, SMTP_VERB_BDAT);
-		session_reply(s, 250, "2.0.0", "%llu octets received",
-		    (unsigned long long)bd->size);
-	} else {
-		cmd_ok(s, SMTP_VERB_BDAT);
-		chain_start(s, SH_HOOK_EOM, 0, eom_done);
-	}
-	if (bd->last)
-		bd->failed = 0;
-}
-
-/*
- * bdat_step - deliver the chunk octets the input buffer holds, as one
- * slice (a chunk larger than the buffer comes in several), or drop them.
- * The slice stays in the buffer until every plugin has seen it; while a
- * verdict is pending nothing is consumed and reading stops once the
- * buffer is full.
- */
-static enum step
-bdat_step(struct session *s)
-{
-	struct bdat_state *bd = &s->bdat;
-	struct body_cursor *b = &s->body;
-	struct tx *tx = s->tx;
-
-	if (!b->busy) {
-		size_t avail = s->in != NULL ? s->in_end - s->in_start : 0;
-		size_t n = bd->remaining < avail ? (size_t)bd->remaining : avail;
-
-		if (n == 0 && bd->remaining > 0)
-			return STEP_NEED_INPUT;
-		bd->remaining -= n;
-		if (bd->discard || tx == NULL || tx->draining) {
-			s->in_start += n;	/* never buffered, never delivered */
-			if (bd->remaining == 0)
-				bdat_end(s);
-			return STEP_CONTINUE;
-		}
-		/* An empty piece at LAST still ends the header section. */
-		*b = (struct body_cursor){ .data = s->in != NULL ?
-		    s->in + s->in_start : NULL, .len = n, .in_used = n,
-		    .end = bd->last && bd->remaining == 0, .busy = 1 };
-		tx->body_size += n;
-	}
-	if (!tx->draining && deliver_piece(s) == STEP_WAIT)
-		return STEP_WAIT;
-	if (s->close_after_flush || s->tx == NULL)
-		return STEP_CONTINUE;
-	s->in_start += b->in_used;
-	b->busy = 0;
-	if (bd->remaining == 0)
-		bdat_end(s);
 	return STEP_CONTINUE;
 }
 
@@ -1323,233 +1040,6 @@ session_tls_up(struct session *s)
 	if (s->in != NULL)
 		s->in_start = s->in_end = 0;
 	session_enter(s, SESSION_INIT);
-}
-
-/* ---- AUTH (RFC 4954) ---- */
-
-enum { AUTH_STEP_NONE, AUTH_STEP_PLAIN, AUTH_STEP_LOGIN_USER, AUTH_STEP_LOGIN_PASS };
-
-#define AUTH_DELAY_STEP 0.5	/* seconds added per failed attempt */
-#define AUTH_DELAY_MAX 5.0
-
-/* wipe_free - credentials do not linger in freed memory */
-static void
-wipe_free(char *p)
-{
-	if (p != NULL) {
-		explicit_bzero(p, strlen(p));
-		free(p);
-	}
-}
-
-/* auth_args_free - drop the credentials of an AUTH walk */
-static void
-auth_args_free(struct session *s)
-{
-	free(s->run.arg.auth.user);
-	wipe_free(s->run.arg.auth.password);
-	s->run.arg.auth.user = NULL;
-	s->run.arg.auth.password = NULL;
-}
-
-/* auth_delay_cb - the held-back answer to a failed AUTH */
-static void
-auth_delay_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	struct session *s = w->data;
-
-	(void)loop, (void)revents;
-	s->in_event = 1;
-	s->auth_delaying = 0;
-	session_process(s);
-	session_event_end(s);
-}
-
-static void
-auth_done(struct session *s, sh_verdict v)
-{
-	char *user = s->run.arg.auth.user;
-	double delay;
-
-	wipe_free(s->run.arg.auth.password);
-	s->run.arg.auth.password = NULL;
-	s->run.arg.auth.user = NULL;
-	if (v == SH_ACCEPT) {
-		s->auth_user = user;
-		s->info.auth_user = user;
-		cmd_ok(s, SMTP_VERB_AUTH);
-		log_msg(LOG_INFO, "session %s: authenticated as %s (%s)", s->id_str,
-		    user, s->run.arg.auth.mechanism);
-		reply_verdict(s, SH_ACCEPT, &s->run.reply, 235, "2.7.0",
-		    "Authentication successful");
-		return;
-	}
-	free(user);
-	if (v == SH_TEMPFAIL) {
-		reply_verdict(s, v, &s->run.reply, 454, "4.7.0",
-		    "Temporary authentication failure");
-		return;
-	}
-	if (v == SH_DISCONNECT) {
-		refused(s, v, 421, "4.7.0", "Closing connection");
-		return;
-	}
-	/* REJECT, or nobody vouched for the credentials.  The answer is
-	 * held back longer with every failure (a timer, never a sleep), and
-	 * failures count toward --max-errors. */
-	s->auth_failures++;
-	log_msg(LOG_INFO, "session %s: authentication failed (%s), attempt %u",
-	    s->id_str, s->run.arg.auth.mechanism, s->auth_failures);
-	reply_verdict(s, SH_REJECT, v == SH_REJECT ? &s->run.reply : NULL, 535,
-	    "5.7.8", "Authentication credentials invalid");
-	if (++s->errors >= s->srv->cfg->max_errors) {
-		session_reply(s, 421, "4.7.0", "%s Too many errors, closing connection",
-		    s->info.hostname);
-		session_close(s, "too many errors");
-	}
-	delay = AUTH_DELAY_STEP * s->auth_failures;
-	if (delay > AUTH_DELAY_MAX)
-		delay = AUTH_DELAY_MAX;
-	/* The reply is queued; holding the flush holds the client. */
-	s->auth_delaying = 1;
-	ev_init(&s->auth_delay, auth_delay_cb);
-	s->auth_delay.data = s;
-	ev_timer_set(&s->auth_delay, delay, 0);
-	ev_timer_start(s->srv->loop, &s->auth_delay);
-}
-
-/* auth_check - hand decoded credentials to the auth hooks */
-static void
-auth_check(struct session *s, const char *mechanism, const char *user,
-    size_t user_len, const char *password, size_t pass_len)
-{
-	if (memchr(user, '\0', user_len) != NULL ||
-	    memchr(password, '\0', pass_len) != NULL || user_len == 0) {
-		protocol_error(s, 501, "5.5.2", "Malformed credentials");
-		return;
-	}
-	s->run.arg.auth.mechanism = mechanism;
-	s->run.arg.auth.user = strndup(user, user_len);
-	s->run.arg.auth.password = strndup(password, pass_len);
-	if (s->run.arg.auth.user == NULL || s->run.arg.auth.password == NULL) {
-		auth_args_free(s);
-		session_reply(s, 454, "4.3.0", "Out of memory");
-		return;
-	}
-	chain_start(s, SH_HOOK_AUTH, 0, auth_done);
-}
-
-/* auth_plain - RFC 4616: [authzid] NUL authcid NUL passwd */
-static void
-auth_plain(struct session *s, const unsigned char *d, size_t n)
-{
-	struct smtp_auth_plain ap;
-
-	if (smtp_auth_plain_split(d, n, &ap) < 0) {
-		protocol_error(s, 501, "5.5.2", "Malformed PLAIN credentials");
-		return;
-	}
-	/* Acting for another identity (authzid) is not supported: it must be
-	 * empty or the authenticating user itself. */
-	if (ap.authzid_len != 0 && (ap.authzid_len != ap.authcid_len ||
-	    memcmp(ap.authzid, ap.authcid, ap.authzid_len) != 0)) {
-		session_reply(s, 535, "5.7.8", "Authorization identity not allowed");
-		s->errors++;
-		return;
-	}
-	auth_check(s, "PLAIN", (const char *)ap.authcid, ap.authcid_len,
-	    (const char *)ap.passwd, ap.passwd_len);
-}
-
-/* auth_response - the client's answer to a 334 challenge */
-static void
-auth_response(struct session *s, const char *line, size_t len)
-{
-	unsigned step = s->auth_step;
-	unsigned char buf[SESSION_LINE_MAX];
-	size_t n;
-
-	s->auth_step = AUTH_STEP_NONE;
-	if (len == 1 && line[0] == '*') {
-		wipe_free(s->auth_login_user);
-		s->auth_login_user = NULL;
-		protocol_error(s, 501, "5.0.0", "Authentication cancelled");
-		return;
-	}
-	if (smtp_base64_decode(line, len, buf, sizeof(buf), &n) < 0) {
-		wipe_free(s->auth_login_user);
-		s->auth_login_user = NULL;
-		protocol_error(s, 501, "5.5.2", "Invalid base64 data");
-		return;
-	}
-	switch (step) {
-	case AUTH_STEP_PLAIN:
-		auth_plain(s, buf, n);
-		break;
-	case AUTH_STEP_LOGIN_USER:
-		if ((s->auth_login_user = strndup((char *)buf, n)) == NULL) {
-			session_reply(s, 454, "4.3.0", "Out of memory");
-			break;
-		}
-		s->auth_step = AUTH_STEP_LOGIN_PASS;
-		session_reply(s, 334, NULL, "UGFzc3dvcmQ6");	/* "Password:" */
-		break;
-	default: {
-		char *user = s->auth_login_user;
-
-		s->auth_login_user = NULL;
-		auth_check(s, "LOGIN", user, strlen(user), (const char *)buf, n);
-		wipe_free(user);
-		break;
-	}
-	}
-	explicit_bzero(buf, sizeof(buf));
-}
-
-static void
-cmd_auth(struct session *s, const char *args, size_t len)
-{
-	struct config *cfg = s->srv->cfg;
-	const char *sp = memchr(args, ' ', len);
-	size_t mlen = sp != NULL ? (size_t)(sp - args) : len;
-	const char *ir = sp != NULL ? sp + 1 : NULL;
-	size_t irlen = sp != NULL ? len - mlen - 1 : 0;
-
-	if (cfg->auth_mechs == 0) {
-		protocol_error(s, 502, "5.5.1", "Command not implemented");
-		return;
-	}
-	if (s->auth_user != NULL) {
-		protocol_error(s, 503, "5.5.1", "Already authenticated");
-		return;
-	}
-	if (s->ssl == NULL && !cfg->auth_insecure) {
-		/* RFC 4954 §6: credentials only over an encrypted channel. */
-		protocol_error(s, 538, "5.7.11", "Encryption required for requested "
-		    "authentication mechanism");
-		return;
-	}
-	if (mlen == 5 && strncasecmp(args, "PLAIN", 5) == 0 &&
-	    (cfg->auth_mechs & CONFIG_AUTH_PLAIN)) {
-		s->auth_step = AUTH_STEP_PLAIN;
-		if (ir != NULL) {
-			auth_response(s, ir, irlen);
-			return;
-		}
-		session_reply(s, 334, NULL, "%s", "");
-		return;
-	}
-	if (mlen == 5 && strncasecmp(args, "LOGIN", 5) == 0 &&
-	    (cfg->auth_mechs & CONFIG_AUTH_LOGIN)) {
-		s->auth_step = AUTH_STEP_LOGIN_USER;
-		if (ir != NULL) {
-			auth_response(s, ir, irlen);
-			return;
-		}
-		session_reply(s, 334, NULL, "VXNlcm5hbWU6");	/* "Username:" */
-		return;
-	}
-	protocol_error(s, 504, "5.5.4", "Unrecognized authentication type");
 }
 
 /* sequence_error - the 503 text for a verb out of sequence */

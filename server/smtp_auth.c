@@ -1,0 +1,247 @@
+/*
+ * smtp_auth.c - SMTP AUTH (RFC 4954): the PLAIN (RFC 4616) and LOGIN
+ * exchanges, their 334 challenges, and the auth hook's verdicts
+ *
+ * The state machine (smtp_session.c) hands over the AUTH command and,
+ * while s->auth_step is set, the client's answers to our 334s.  Decoded
+ * credentials go to the plugins' auth hook; nothing here decides whether
+ * they are good.  Credentials are never logged and are wiped after use.
+ * A failed attempt's 535 is held back by a timer that grows with every
+ * failure, and counts toward --max-errors.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "chain.h"
+#include "config.h"
+#include "log.h"
+#include "server.h"
+#include "session.h"
+#include "smtp_internal.h"
+
+enum { AUTH_STEP_NONE, AUTH_STEP_PLAIN, AUTH_STEP_LOGIN_USER, AUTH_STEP_LOGIN_PASS };
+
+#define AUTH_DELAY_STEP 0.5	/* seconds added per failed attempt */
+#define AUTH_DELAY_MAX 5.0
+
+/* wipe_free - credentials do not linger in freed memory */
+static void
+wipe_free(char *p)
+{
+	if (p != NULL) {
+		explicit_bzero(p, strlen(p));
+		free(p);
+	}
+}
+
+/* auth_args_free - drop the credentials of an AUTH walk */
+void
+auth_args_free(struct session *s)
+{
+	free(s->run.arg.auth.user);
+	wipe_free(s->run.arg.auth.password);
+	s->run.arg.auth.user = NULL;
+	s->run.arg.auth.password = NULL;
+}
+
+/* auth_delay_cb - the held-back answer to a failed AUTH */
+static void
+auth_delay_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct session *s = w->data;
+
+	(void)loop, (void)revents;
+	s->in_event = 1;
+	s->auth_delaying = 0;
+	session_process(s);
+	session_event_end(s);
+}
+
+static void
+auth_done(struct session *s, sh_verdict v)
+{
+	char *user = s->run.arg.auth.user;
+	double delay;
+
+	wipe_free(s->run.arg.auth.password);
+	s->run.arg.auth.password = NULL;
+	s->run.arg.auth.user = NULL;
+	if (v == SH_ACCEPT) {
+		s->auth_user = user;
+		s->info.auth_user = user;
+		cmd_ok(s, SMTP_VERB_AUTH);
+		log_msg(LOG_INFO, "session %s: authenticated as %s (%s)", s->id_str,
+		    user, s->run.arg.auth.mechanism);
+		reply_verdict(s, SH_ACCEPT, &s->run.reply, 235, "2.7.0",
+		    "Authentication successful");
+		return;
+	}
+	free(user);
+	if (v == SH_TEMPFAIL) {
+		reply_verdict(s, v, &s->run.reply, 454, "4.7.0",
+		    "Temporary authentication failure");
+		return;
+	}
+	if (v == SH_DISCONNECT) {
+		refused(s, v, 421, "4.7.0", "Closing connection");
+		return;
+	}
+	/* REJECT, or nobody vouched for the credentials.  The answer is
+	 * held back longer with every failure (a timer, never a sleep), and
+	 * failures count toward --max-errors. */
+	s->auth_failures++;
+	log_msg(LOG_INFO, "session %s: authentication failed (%s), attempt %u",
+	    s->id_str, s->run.arg.auth.mechanism, s->auth_failures);
+	reply_verdict(s, SH_REJECT, v == SH_REJECT ? &s->run.reply : NULL, 535,
+	    "5.7.8", "Authentication credentials invalid");
+	if (++s->errors >= s->srv->cfg->max_errors) {
+		session_reply(s, 421, "4.7.0", "%s Too many errors, closing connection",
+		    s->info.hostname);
+		session_close(s, "too many errors");
+	}
+	delay = AUTH_DELAY_STEP * s->auth_failures;
+	if (delay > AUTH_DELAY_MAX)
+		delay = AUTH_DELAY_MAX;
+	/* The reply is queued; holding the flush holds the client. */
+	s->auth_delaying = 1;
+	ev_init(&s->auth_delay, auth_delay_cb);
+	s->auth_delay.data = s;
+	ev_timer_set(&s->auth_delay, delay, 0);
+	ev_timer_start(s->srv->loop, &s->auth_delay);
+}
+
+/* auth_check - hand decoded credentials to the auth hooks */
+static void
+auth_check(struct session *s, const char *mechanism, const char *user,
+    size_t user_len, const char *password, size_t pass_len)
+{
+	if (memchr(user, '\0', user_len) != NULL ||
+	    memchr(password, '\0', pass_len) != NULL || user_len == 0) {
+		protocol_error(s, 501, "5.5.2", "Malformed credentials");
+		return;
+	}
+	s->run.arg.auth.mechanism = mechanism;
+	s->run.arg.auth.user = strndup(user, user_len);
+	s->run.arg.auth.password = strndup(password, pass_len);
+	if (s->run.arg.auth.user == NULL || s->run.arg.auth.password == NULL) {
+		auth_args_free(s);
+		session_reply(s, 454, "4.3.0", "Out of memory");
+		return;
+	}
+	chain_start(s, SH_HOOK_AUTH, 0, auth_done);
+}
+
+/* auth_plain - RFC 4616: [authzid] NUL authcid NUL passwd */
+static void
+auth_plain(struct session *s, const unsigned char *d, size_t n)
+{
+	struct smtp_auth_plain ap;
+
+	if (smtp_auth_plain_split(d, n, &ap) < 0) {
+		protocol_error(s, 501, "5.5.2", "Malformed PLAIN credentials");
+		return;
+	}
+	/* Acting for another identity (authzid) is not supported: it must be
+	 * empty or the authenticating user itself. */
+	if (ap.authzid_len != 0 && (ap.authzid_len != ap.authcid_len ||
+	    memcmp(ap.authzid, ap.authcid, ap.authzid_len) != 0)) {
+		/* Counts toward --max-errors, which closes at the limit. */
+		protocol_error(s, 535, "5.7.8", "Authorization identity not allowed");
+		return;
+	}
+	auth_check(s, "PLAIN", (const char *)ap.authcid, ap.authcid_len,
+	    (const char *)ap.passwd, ap.passwd_len);
+}
+
+/* auth_response - the client's answer to a 334 challenge */
+void
+auth_response(struct session *s, const char *line, size_t len)
+{
+	unsigned step = s->auth_step;
+	unsigned char buf[SESSION_LINE_MAX];
+	size_t n;
+
+	s->auth_step = AUTH_STEP_NONE;
+	if (len == 1 && line[0] == '*') {
+		wipe_free(s->auth_login_user);
+		s->auth_login_user = NULL;
+		protocol_error(s, 501, "5.0.0", "Authentication cancelled");
+		return;
+	}
+	if (smtp_base64_decode(line, len, buf, sizeof(buf), &n) < 0) {
+		wipe_free(s->auth_login_user);
+		s->auth_login_user = NULL;
+		protocol_error(s, 501, "5.5.2", "Invalid base64 data");
+		return;
+	}
+	switch (step) {
+	case AUTH_STEP_PLAIN:
+		auth_plain(s, buf, n);
+		break;
+	case AUTH_STEP_LOGIN_USER:
+		if ((s->auth_login_user = strndup((char *)buf, n)) == NULL) {
+			session_reply(s, 454, "4.3.0", "Out of memory");
+			break;
+		}
+		s->auth_step = AUTH_STEP_LOGIN_PASS;
+		session_reply(s, 334, NULL, "UGFzc3dvcmQ6");	/* "Password:" */
+		break;
+	default: {
+		char *user = s->auth_login_user;
+
+		s->auth_login_user = NULL;
+		auth_check(s, "LOGIN", user, strlen(user), (const char *)buf, n);
+		wipe_free(user);
+		break;
+	}
+	}
+	explicit_bzero(buf, sizeof(buf));
+}
+
+void
+cmd_auth(struct session *s, const char *args, size_t len)
+{
+	struct config *cfg = s->srv->cfg;
+	const char *sp = memchr(args, ' ', len);
+	size_t mlen = sp != NULL ? (size_t)(sp - args) : len;
+	const char *ir = sp != NULL ? sp + 1 : NULL;
+	size_t irlen = sp != NULL ? len - mlen - 1 : 0;
+
+	if (cfg->auth_mechs == 0) {
+		protocol_error(s, 502, "5.5.1", "Command not implemented");
+		return;
+	}
+	if (s->auth_user != NULL) {
+		protocol_error(s, 503, "5.5.1", "Already authenticated");
+		return;
+	}
+	if (s->ssl == NULL && !cfg->auth_insecure) {
+		/* RFC 4954 §6: credentials only over an encrypted channel. */
+		protocol_error(s, 538, "5.7.11", "Encryption required for requested "
+		    "authentication mechanism");
+		return;
+	}
+	if (mlen == 5 && strncasecmp(args, "PLAIN", 5) == 0 &&
+	    (cfg->auth_mechs & CONFIG_AUTH_PLAIN)) {
+		s->auth_step = AUTH_STEP_PLAIN;
+		if (ir != NULL) {
+			auth_response(s, ir, irlen);
+			return;
+		}
+		session_reply(s, 334, NULL, "%s", "");
+		return;
+	}
+	if (mlen == 5 && strncasecmp(args, "LOGIN", 5) == 0 &&
+	    (cfg->auth_mechs & CONFIG_AUTH_LOGIN)) {
+		s->auth_step = AUTH_STEP_LOGIN_USER;
+		if (ir != NULL) {
+			auth_response(s, ir, irlen);
+			return;
+		}
+		session_reply(s, 334, NULL, "VXNlcm5hbWU6");	/* "Username:" */
+		return;
+	}
+	protocol_error(s, 504, "5.5.4", "Unrecognized authentication type");
+}

@@ -1,0 +1,299 @@
+/*
+ * smtp_bdat.c - CHUNKING / BDAT (RFC 3030) for the state machine
+ *
+ * "BDAT <size> [LAST]" is followed by exactly <size> octets: no
+ * dot-stuffing, no end marker.  They are read from the input buffer and
+ * handed to the same header/chunk walks as a DATA body (deliver_piece in
+ * smtp_session.c), as slices of that buffer.  Whatever happens to the
+ * transaction, a BDAT's octets are always read before it is answered, so
+ * the stream never desynchronises; a transaction that failed answers its
+ * remaining BDATs with the same code until LAST, RSET, MAIL or HELO/EHLO.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chain.h"
+#include "config.h"
+#include "log.h"
+#include "server.h"
+#include "session.h"
+#include "smtp_internal.h"
+
+/*
+ * A BDAT chunk streams through the same header and chunk hooks as DATA,
+ * as slices of the input buffer, but its octets are counted, not decoded:
+ * exact bytes, no dot-unstuffing, no end marker.  Neither a bare LF nor a
+ * "." line can end a chunk or start a command, so there is nothing to
+ * smuggle and the bare-LF policy (DATA only) does not apply.
+ *
+ * Every BDAT is answered after all its octets have been read, whatever
+ * became of the transaction, so the client never loses step
+ * (docs/PROTOCOL.md, "CHUNKING"):
+ * - bad syntax: nobody knows how many octets follow: 501, then 421 and
+ *   the connection closes;
+ * - out of sequence (no HELO, MAIL or valid recipient): the octets are
+ *   discarded, 503 5.5.1 / 554 5.5.1;
+ * - the announced size takes the message over --max-size: the chunk is
+ *   discarded undelivered, 552 5.3.4;
+ * - a refusal by the data hook (first BDAT) or a header/chunk hook: the
+ *   rest of that chunk is drained and the refusal answers that BDAT
+ *   (DISCONNECT acts at once).
+ * A transaction that failed at a BDAT other than LAST is ended at once
+ * (plugins get reset), and the BDATs the client had already pipelined
+ * ("accept and discard", RFC 3030 §2) are read and answered with the
+ * same code (a 4xx stays a 4xx) until LAST, RSET, MAIL or HELO/EHLO.
+ */
+
+/* bdat_begin - the octets of a chunk of size follow in the input */
+static void
+bdat_begin(struct session *s, unsigned long long size, int last)
+{
+	struct bdat_state *bd = &s->bdat;
+
+	bd->size = bd->remaining = size;
+	bd->last = last != 0;
+	bd->reading = 1;
+	bd->discard = bd->error = 0;
+	s->body = (struct body_cursor){ 0 };
+}
+
+/* bdat_discard - read the chunk, deliver nothing, then reply (error:
+ * the reply counts toward --max-errors) */
+static void __attribute__((format(printf, 5, 6)))
+bdat_discard(struct session *s, int code, const char *enh, int error,
+    const char *fmt, ...)
+{
+	struct bdat_state *bd = &s->bdat;
+	va_list ap;
+
+	bd->discard = 1;
+	bd->error = error != 0;
+	bd->code = code;
+	if (enh != bd->enhanced)
+		snprintf(bd->enhanced, sizeof(bd->enhanced), "%s", enh);
+	va_start(ap, fmt);
+	vsnprintf(bd->text, sizeof(bd->text), fmt, ap);
+	va_end(ap);
+}
+
+/* bdat_fail - the transaction fails at this BDAT before any of its
+ * octets were delivered: plugins are reset now, the chunk is discarded,
+ * and code/enh answer it and the BDATs pipelined behind it */
+static void
+bdat_fail(struct session *s, int code, const char *enh, int error,
+    const char *text)
+{
+	tx_end(s, 0);
+	session_enter(s, SESSION_READY);
+	bdat_discard(s, code, enh, error, "%s", text);
+	s->bdat.failed = !s->bdat.last;
+}
+
+/* bdat_parse - BDAT's argument; on a syntax error the connection closes
+ * (the end of the chunk is unknown) and -1 is returned */
+static int
+bdat_parse(struct session *s, const char *args, size_t len)
+{
+	unsigned long long size;
+	int last;
+
+	if (smtp_parse_bdat_arg(args, len, &size, &last) == 0) {
+		bdat_begin(s, size, last);
+		return 0;
+	}
+	protocol_error(s, 501, "5.5.4", "Syntax: BDAT size [LAST]");
+	session_reply(s, 421, "4.5.0", "%s Cannot find the end of that BDAT "
+	    "chunk, closing connection", s->info.hostname);
+	session_close(s, "BDAT syntax error");
+	return -1;
+}
+
+/* bdat_refuse - a BDAT refused before its state is looked at (sent too
+ * early without PIPELINING): read and discard its octets, then reply */
+void
+bdat_refuse(struct session *s, const char *args, size_t len, int code,
+    const char *enh, const char *text)
+{
+	if (bdat_parse(s, args, len) < 0)
+		return;
+	/* Inside a transaction the message would miss this chunk. */
+	if (s->tx != NULL && (s->state == SESSION_RCPT || s->state == SESSION_BDAT))
+		bdat_fail(s, code, enh, 1, text);
+	else
+		bdat_discard(s, code, enh, 1, "%s", text);
+}
+
+static void
+bdat_data_done(struct session *s, sh_verdict v)
+{
+	struct tx *tx = s->tx;
+
+	switch (v) {
+	case SH_CONTINUE:
+	case SH_ACCEPT:
+		break;
+	case SH_REJECT:
+	case SH_TEMPFAIL:
+		/* The refusal answers this BDAT, after its octets. */
+		session_enter(s, SESSION_BDAT);
+		start_drain(s, v, &s->run.reply, v == SH_REJECT ? 554 : 451,
+		    v == SH_REJECT ? "5.7.1" : "4.7.1", v == SH_REJECT ?
+		    "Message refused" : "Temporary failure, please try again later");
+		return;
+	default:
+		refused(s, v, 554, "5.7.1", "Message refused");	/* 421, close */
+		return;
+	}
+	if ((tx->hs = malloc(sizeof(*tx->hs))) == NULL) {
+		bdat_fail(s, 451, "4.3.0", 0, "Out of memory, try again later");
+		return;
+	}
+	header_splitter_init(tx->hs);
+	tx->in_body = tx->in_headers = 1;
+	session_enter(s, SESSION_BDAT);
+}
+
+void
+cmd_bdat(struct session *s, const char *args, size_t len)
+{
+	struct bdat_state *bd = &s->bdat;
+	struct tx *tx = s->tx;
+	unsigned long long max = s->srv->cfg->max_size;
+
+	if (bdat_parse(s, args, len) < 0)
+		return;
+	if (bd->failed && s->state != SESSION_READY)
+		bd->failed = 0;		/* STARTTLS reset the session */
+	if (bd->failed) {
+		bdat_discard(s, bd->code, bd->enhanced, 0, "Message refused at an "
+		    "earlier BDAT; %llu octets discarded", (unsigned long long)bd->size);
+		return;
+	}
+	switch (s->state) {
+	case SESSION_REFUSED:
+		bdat_discard(s, 503, "5.5.1", 1, "Service refused; only QUIT is "
+		    "accepted");
+		return;
+	case SESSION_INIT:
+		bdat_discard(s, 503, "5.5.1", 1, "Send HELO/EHLO first");
+		return;
+	case SESSION_READY:
+		bdat_discard(s, 503, "5.5.1", 1, "Need MAIL and RCPT before BDAT");
+		return;
+	case SESSION_MAIL:
+		/* RFC 5321 §3.3, as for DATA. */
+		bdat_discard(s, 554, "5.5.1", 1, "No valid recipients");
+		return;
+	default:
+		break;
+	}
+	/* RFC 1870 with RFC 3030: the announced size is known before the
+	 * octets, so the chunk that would go over is refused whole. */
+	if (max > 0 && bd->size > max - tx->body_size) {
+		bdat_fail(s, 552, "5.3.4", 0, "Message size exceeds fixed maximum "
+		    "message size");
+		return;
+	}
+	if (s->state == SESSION_BDAT)
+		return;			/* the next chunk of the message */
+	/* The first BDAT: the data hook, Received: first as for DATA. */
+	tx->bdat = 1;
+	if (tx->trace == NULL && tx_build_received(s) < 0) {
+		bdat_fail(s, 451, "4.3.0", 0, "Out of memory, try again later");
+		return;
+	}
+	chain_start(s, SH_HOOK_DATA, 0, bdat_data_done);
+}
+
+/* bdat_end - every octet of the chunk is in: its reply, or the eom walk */
+static void
+bdat_end(struct session *s)
+{
+	struct bdat_state *bd = &s->bdat;
+	struct tx *tx = s->tx;
+
+	bd->reading = 0;
+	/* Input after the chunk did not wait for this reply. */
+	s->pipelined_ahead = s->in != NULL && s->in_start < s->in_end;
+	if (bd->discard || tx == NULL) {
+		bd->discard = 0;
+		if (bd->error)
+			protocol_error(s, bd->code, bd->enhanced, bd->text);
+		else
+			session_reply(s, bd->code, bd->enhanced[0] != '\0' ?
+			    bd->enhanced : NULL, "%s", bd->text);
+	} else if (tx->draining) {
+		sh_verdict v = tx->drain_verdict;
+		struct chain_reply r = tx->drain_reply;
+		char enh[16] = "";
+		int code = 0;
+
+		tx->drain_reply = (struct chain_reply){ 0 };
+		reply_verdict_as(s, v, &r, v == SH_TEMPFAIL ? 451 : 550,
+		    v == SH_TEMPFAIL ? "4.7.1" : "5.7.1", v == SH_TEMPFAIL ?
+		    "Temporary failure" : "Message rejected", &code, enh);
+		chain_reply_clear(&r);
+		tx_end(s, 0);
+		if (s->state == SESSION_BDAT)
+			session_enter(s, SESSION_READY);
+		if (!bd->last && code != 0) {
+			bd->failed = 1;
+			bd->code = code;
+			snprintf(bd->enhanced, sizeof(bd->enhanced), "%s", enh);
+		}
+	} else if (!bd->last) {
+		cmd_ok(s, SMTP_VERB_BDAT);
+		session_reply(s, 250, "2.0.0", "%llu octets received",
+		    (unsigned long long)bd->size);
+	} else {
+		cmd_ok(s, SMTP_VERB_BDAT);
+		chain_start(s, SH_HOOK_EOM, 0, eom_done);
+	}
+	if (bd->last)
+		bd->failed = 0;
+}
+
+/*
+ * bdat_step - deliver the chunk octets the input buffer holds, as one
+ * slice (a chunk larger than the buffer comes in several), or drop them.
+ * The slice stays in the buffer until every plugin has seen it; while a
+ * verdict is pending nothing is consumed and reading stops once the
+ * buffer is full.
+ */
+enum step
+bdat_step(struct session *s)
+{
+	struct bdat_state *bd = &s->bdat;
+	struct body_cursor *b = &s->body;
+	struct tx *tx = s->tx;
+
+	if (!b->busy) {
+		size_t avail = s->in != NULL ? s->in_end - s->in_start : 0;
+		size_t n = bd->remaining < avail ? (size_t)bd->remaining : avail;
+
+		if (n == 0 && bd->remaining > 0)
+			return STEP_NEED_INPUT;
+		bd->remaining -= n;
+		if (bd->discard || tx == NULL || tx->draining) {
+			s->in_start += n;	/* never buffered, never delivered */
+			if (bd->remaining == 0)
+				bdat_end(s);
+			return STEP_CONTINUE;
+		}
+		/* An empty piece at LAST still ends the header section. */
+		*b = (struct body_cursor){ .data = s->in != NULL ?
+		    s->in + s->in_start : NULL, .len = n, .in_used = n,
+		    .end = bd->last && bd->remaining == 0, .busy = 1 };
+		tx->body_size += n;
+	}
+	if (!tx->draining && deliver_piece(s) == STEP_WAIT)
+		return STEP_WAIT;
+	if (s->close_after_flush || s->tx == NULL)
+		return STEP_CONTINUE;
+	s->in_start += b->in_used;
+	b->busy = 0;
+	if (bd->remaining == 0)
+		bdat_end(s);
+	return STEP_CONTINUE;
+}
