@@ -408,17 +408,19 @@ server_init(struct server *srv, struct config *cfg, char *errbuf, size_t errsize
 		return -1;
 	if (cfg->check)
 		return 0;
-	for (i = 0; i < cfg->nlisten; i++)
-		if (listen_one(srv, &cfg->listen[i], errbuf, errsize) < 0)
-			return -1;
-	srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	ev_init(&srv->accept_backoff, accept_backoff_cb);
+	/* Signals first: once anything listens, SIGTERM means a graceful
+	 * shutdown (libev holds a signal that comes before the loop runs). */
 	ev_signal_init(&srv->sigterm, signal_cb, SIGTERM);
 	ev_signal_start(srv->loop, &srv->sigterm);
 	ev_signal_init(&srv->sigint, signal_cb, SIGINT);
 	ev_signal_start(srv->loop, &srv->sigint);
 	ev_signal_init(&srv->sighup, sighup_cb, SIGHUP);
 	ev_signal_start(srv->loop, &srv->sighup);
+	for (i = 0; i < cfg->nlisten; i++)
+		if (listen_one(srv, &cfg->listen[i], errbuf, errsize) < 0)
+			return -1;
+	srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	ev_init(&srv->accept_backoff, accept_backoff_cb);
 	return 0;
 }
 
