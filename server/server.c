@@ -260,10 +260,12 @@ signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 		shutdown_timer_cb(loop, &srv->shutdown_timer, 0);
 		return;
 	}
-	log_msg(LOG_INFO, "signal %d: shutting down (%zu session(s))", w->signum,
-	    srv->nsessions);
+	/* Listeners close before the log line, so whoever reads the line
+	 * may rely on new connections being refused. */
 	srv->shutting_down = 1;
 	close_listeners(srv);
+	log_msg(LOG_INFO, "signal %d: shutting down (%zu session(s))", w->signum,
+	    srv->nsessions);
 	ev_timer_stop(loop, &srv->accept_backoff);
 	for (s = srv->session_list; s != NULL; s = next) {
 		next = s->next;
