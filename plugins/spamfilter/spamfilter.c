@@ -9,6 +9,10 @@
  *	reject=SCORE		score >= SCORE refuses the message, 550 5.7.1
  *	match_limit=N		PCRE2 match limit per match call (1000000)
  *	budget_ms=MS		slow-rule budget per rule and message (50; 0: none)
+ *	body_max=BYTES		scan at most this much of a message (262144; 0:
+ *				all), as SpamAssassin's body_part_scan_size:
+ *				spam shows itself early, and a 100 MiB
+ *				attachment is not worth a regex pass per line
  *
  * How each kind of rule is matched:
  *	ip	the client's address, once per connection;
@@ -69,6 +73,8 @@
 #define SF_ALLOW_BYTE_NS 200		/* per subject octet (5 MB/s) */
 
 /* Plugin-wide state. */
+#define SF_BODY_MAX_DEFAULT (256 * 1024)
+
 struct sf {
 	char *file;
 	struct rules *rules;
@@ -76,6 +82,7 @@ struct sf {
 	int has_tag, has_reject;
 	int64_t tag, reject;		/* thousandths */
 	int64_t budget_ns;		/* per rule per message; 0: none */
+	uint64_t body_max;		/* octets of a message scanned; 0: all */
 	size_t bm;			/* bitmap bytes for rules->n */
 };
 
@@ -93,6 +100,7 @@ struct sf_tx {
 	int64_t *level;			/* ns per rule over its allowance */
 	uint64_t total_ns;		/* regex time before timed mode */
 	int timed;			/* time each match */
+	uint64_t fed;			/* message octets scanned so far */
 	uint64_t clock;			/* timed mode: end of the last match */
 	size_t body_left;		/* body rules neither hit nor off */
 	size_t header_left;		/* header rules neither hit nor off */
@@ -105,7 +113,7 @@ struct sf_tx {
 };
 
 static const char *const sf_keys[] = {
-	"rules", "tag", "reject", "match_limit", "budget_ms", NULL
+	"rules", "tag", "reject", "match_limit", "budget_ms", "body_max", NULL
 };
 
 #define BIT_GET(b, i) (((b)[(i) >> 3] >> ((i) & 7)) & 1)
@@ -162,6 +170,7 @@ sf_init(sh_ctx *ctx, const sh_arg *args, size_t nargs)
 		sh_error(ctx, "out of memory");
 		return -1;
 	}
+	sf->body_max = SF_BODY_MAX_DEFAULT;
 	for (i = 0; i < nargs; i++) {
 		const char *k = args[i].key, *v = args[i].value;
 
@@ -188,6 +197,14 @@ sf_init(sh_ctx *ctx, const sh_arg *args, size_t nargs)
 				    "number", v);
 				goto fail;
 			}
+		} else if (strcmp(k, "body_max") == 0) {
+			unsigned long bm;
+
+			if (parse_ulong(v, 0xffffffffUL, &bm) < 0) {
+				sh_error(ctx, "body_max=%s: not a number of octets", v);
+				goto fail;
+			}
+			sf->body_max = bm;
 		} else if (strcmp(k, "budget_ms") == 0) {
 			if (parse_ulong(v, 3600000UL, &budget_ms) < 0) {
 				sh_error(ctx, "budget_ms=%s: not a number of "
@@ -571,9 +588,14 @@ sf_chunk(sh_ctx *ctx, const unsigned char *data, size_t len)
 
 	if (tx == NULL)
 		return SH_CONTINUE;	/* out of memory: eom answers */
+	if (sf->body_max > 0 && len > sf->body_max - tx->fed)
+		len = (size_t)(sf->body_max - tx->fed);
 	feed(ctx, sf, tx, data, len);
-	/* With every body rule decided, the rest of the body is not needed. */
-	return tx->body_left == 0 ? SH_ACCEPT : SH_CONTINUE;
+	tx->fed += len;
+	/* With every body rule decided, or body_max scanned, the rest of the
+	 * body is not needed. */
+	return tx->body_left == 0 || (sf->body_max > 0 &&
+	    tx->fed >= sf->body_max) ? SH_ACCEPT : SH_CONTINUE;
 }
 
 static sh_verdict

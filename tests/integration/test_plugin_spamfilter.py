@@ -171,7 +171,8 @@ class SpamfilterTest(DaemonTestCase):
     # ---- hostile input ----
 
     def test_catastrophic_regex_does_not_stall_the_server(self):
-        d = self.start(rules="1 body /(a+)+$/ EVIL\n2 body /needle/ NEEDLE\n", args="")
+        d = self.start(rules="1 body /(a+)+$/ EVIL\n2 body /needle/ NEEDLE\n",
+                       args="body_max=0")
         s = self.smtp(d)
         msg = b"Subject: evil\r\n\r\n" + b"a" * (1 << 20) + b"b\r\nneedle\r\n"
         t0 = time.time()

@@ -742,7 +742,9 @@ Test(scoring, catastrophic_regex_on_a_1mib_line_is_bounded)
 	double t0, dt;
 
 	capture_log();
-	h = start("1 body /(a+)+$/ EVIL\n2 body /needle/ NEEDLE\n", NULL, NULL, NULL);
+	/* body_max=0: scan all of it, so the limits are what stops the rule. */
+	h = start("1 body /(a+)+$/ EVIL\n2 body /needle/ NEEDLE\n", "body_max=0",
+	    NULL, NULL);
 	len = (size_t)sprintf(msg, "Subject: evil\r\n\r\n");
 	memset(msg + len, 'a', n - 1);
 	msg[len + n - 1] = 'b';
@@ -766,6 +768,31 @@ Test(scoring, catastrophic_regex_on_a_1mib_line_is_bounded)
 	free(msg);
 }
 
+Test(scoring, body_max_stops_scanning)
+{
+	sh_harness *h;
+	size_t len = 0;
+	char *msg = malloc(300 * 1024);
+
+	/* The needle stands after the first 4 KiB: not scanned with
+	 * body_max=4096, found without a limit. */
+	h = start("2 body /needle/ NEEDLE\n", "body_max=4096", NULL, NULL);
+	len = (size_t)sprintf(msg, "Subject: long\r\n\r\n");
+	for (int i = 0; i < 100; i++)
+		len += (size_t)sprintf(msg + len, "%078d\r\n", i);
+	len += (size_t)sprintf(msg + len, "the needle\r\n");
+	cr_assert_eq(send_msg(h, "a@example.net", msg, len, 0), 250);
+	cr_assert(strstr(sh_harness_trace(h), "X-Spam-Score: 0.0") != NULL, "%s",
+	    sh_harness_trace(h));
+	sh_harness_free(h);
+	h = start("2 body /needle/ NEEDLE\n", NULL, NULL, NULL);
+	cr_assert_eq(send_msg(h, "a@example.net", msg, len, 0), 250);
+	cr_assert(strstr(sh_harness_trace(h), "X-Spam-Score: 2.0") != NULL, "%s",
+	    sh_harness_trace(h));
+	sh_harness_free(h);
+	free(msg);
+}
+
 Test(scoring, slow_rule_on_many_lines_uses_up_its_budget)
 {
 	sh_harness *h;
@@ -777,7 +804,7 @@ Test(scoring, slow_rule_on_many_lines_uses_up_its_budget)
 	/* Each 19-octet line costs about 2^18 steps: under the match limit,
 	 * so only the time budget stops it (unbounded: over 10 s). */
 	h = start("1 body /^(a+)+$/ SLOW\n2 body /needle/ NEEDLE\n",
-	    "budget_ms=50", NULL, NULL);
+	    "budget_ms=50,body_max=0", NULL, NULL);
 	len = (size_t)sprintf(msg, "Subject: slow\r\n\r\n");
 	for (size_t i = 0; i < lines; i++)
 		len += (size_t)sprintf(msg + len, "aaaaaaaaaaaaaaaaaab\r\n");
