@@ -683,6 +683,10 @@ def main():
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--markdown", help="also write the table here (Markdown)")
     ap.add_argument("--run-timeout", type=float, default=180.0)
+    ap.add_argument("--settle", type=float, default=0.0,
+                    help="seconds of pause before each run (default 0: runs "
+                    "follow each other, so that none starts on an idle, "
+                    "cold vCPU)")
     ap.add_argument("--max-noise", type=float, default=0.10,
                     help="a round in which other processes used more than "
                     "this share of the CPUs is run again (default 0.10)")
@@ -778,8 +782,14 @@ def main():
                 spare = []      # discarded rounds: (noise, results)
                 while rnd < a.pairs:
                     got = {}
-                    for t in targets:
+                    # Each round starts with the next target: a run can
+                    # leave the machine warmer or colder for the one after
+                    # it (measured in (e): up to 1.5x), so no target always
+                    # follows the same other.
+                    k = (rnd + extra) % len(targets)
+                    for t in targets[k:] + targets[:k]:
                         srv = servers[t]
+                        time.sleep(a.settle)
                         try:
                             if sc == "e":
                                 r = run_big(srv, big, a.run_timeout)
