@@ -5,6 +5,7 @@ cleanly (exit status 0, no signal; under valgrind, no memory error).
 Every test keeps its traffic on 127.0.0.1 and bounds every wait.
 """
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -27,6 +28,72 @@ SLOW = 10.0 if VALGRIND else 1.0
 def plugin_path(name):
     """Path of a test-only plugin built from tests/plugins/NAME.c."""
     return os.path.join(TEST_PLUGIN_DIR, name + ".so")
+
+
+class MissingDependency(AssertionError):
+    """A tool or build artefact a test needs is absent.  Under `make test`
+    that is a failure, never a skip: scripts/deps.sh installs every tool,
+    the build makes every artefact, and a test that cannot run is a test
+    that did not pass."""
+
+
+def require_file(path, what):
+    """path, or a failure naming the build artefact that is missing."""
+    if not os.path.exists(path):
+        raise MissingDependency("%s missing: %s (build it with `make build`)" % (what, path))
+    return path
+
+
+def require_plugin(name):
+    """Path of test plugin NAME (tests/plugins/NAME.c), which must be built."""
+    return require_file(plugin_path(name), "test plugin " + name)
+
+
+def require_bundled_plugin(name):
+    """Path of bundled plugin NAME (plugins/NAME/), which must be built."""
+    return require_file(os.path.join(PLUGIN_DIR, name + ".so"), "plugin " + name)
+
+
+_TOOL_DIRS = ("/usr/sbin", "/usr/lib/postfix", "/usr/lib/postfix/sbin")
+
+
+def require_tool(name, package):
+    """Absolute path of command NAME, or a failure naming its Debian package."""
+    path = shutil.which(name) or next(
+        (os.path.join(d, name) for d in _TOOL_DIRS
+         if os.access(os.path.join(d, name), os.X_OK)), None)
+    if path is None:
+        raise MissingDependency("%s not found: install the Debian package %s "
+                                "(scripts/deps.sh does it as root)" % (name, package))
+    return path
+
+
+_swaks_tls = None
+
+
+def require_swaks(tls=False):
+    """swaks; with tls=True, a swaks that can speak TLS (it needs Net::SSLeay
+    from libnet-ssleay-perl, only a Recommends of swaks)."""
+    global _swaks_tls
+    swaks = require_tool("swaks", "swaks")
+    if tls:
+        if _swaks_tls is None:
+            p = subprocess.run([swaks, "--support"], capture_output=True, text=True,
+                               timeout=30, stdin=subprocess.DEVNULL)
+            _swaks_tls = "=== TLS supported" in p.stdout
+        if not _swaks_tls:
+            raise MissingDependency("swaks cannot speak TLS: install the Debian package "
+                                    "libnet-ssleay-perl (scripts/deps.sh does it as root)")
+    return swaks
+
+
+def require_c_compiler():
+    """A C compiler, for tests that build a fault-injection shim."""
+    for cc in ("cc", "gcc", "clang"):
+        path = shutil.which(cc)
+        if path:
+            return path
+    raise MissingDependency("no C compiler: install the Debian package gcc")
 
 
 def free_port():

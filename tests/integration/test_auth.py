@@ -11,7 +11,7 @@ import tempfile
 import time
 import unittest
 
-from smtphook_test import DaemonTestCase, run_daemon, free_port, SLOW
+from smtphook_test import DaemonTestCase, run_daemon, free_port, require_swaks, SLOW
 
 
 
@@ -58,7 +58,7 @@ class AuthTest(DaemonTestCase):
     def test_swaks_plain_and_login_over_starttls(self):
         d = self.start()
         for mech in ("PLAIN", "LOGIN"):
-            r = subprocess.run(["swaks", "--server", "127.0.0.1:%d" % d.port, "--tls",
+            r = subprocess.run([require_swaks(tls=True), "--server", "127.0.0.1:%d" % d.port, "--tls",
                                 "--auth", mech, "--auth-user", "alice",
                                 "--auth-password", "secret", "--to", "x@test.example",
                                 "--from", "alice@test.example"],

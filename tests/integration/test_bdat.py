@@ -15,7 +15,7 @@ import tempfile
 import time
 import unittest
 
-from smtphook_test import DaemonTestCase, PLUGIN_DIR, SLOW, plugin_path
+from smtphook_test import DaemonTestCase, PLUGIN_DIR, SLOW, plugin_path, require_bundled_plugin
 
 RECORDER = plugin_path("chunk_recorder")
 REJECT_AT = plugin_path("reject_at")
@@ -413,10 +413,12 @@ class PendingRefusalTest(BdatTestCase):
         self.assertEqual(c.reply().code, 250)
 
 
-@unittest.skipUnless(os.path.exists(os.path.join(PLUGIN_DIR, "sizefilter.so")),
-                     "sizefilter plugin not built")
 class SizefilterTest(BdatTestCase):
     plugins = ("sizefilter:max=1000",)
+
+    def setUp(self):
+        require_bundled_plugin("sizefilter")
+        super().setUp()
 
     def test_sizefilter_refuses_through_chunk(self):
         c = self.ehlo_client()

@@ -3,19 +3,15 @@ Postfix's smtp-source."""
 import email.message
 import os
 import re
-import shutil
 import smtplib
 import subprocess
 import tempfile
 import time
 import unittest
 
-from smtphook_test import DaemonTestCase, HOSTNAME, SLOW, plugin_path
+from smtphook_test import (DaemonTestCase, HOSTNAME, SLOW, require_plugin, require_swaks,
+                           require_tool)
 
-SWAKS = shutil.which("swaks")
-SMTP_SOURCE = shutil.which("smtp-source") or next(
-    (p for p in ("/usr/sbin/smtp-source", "/usr/lib/postfix/smtp-source")
-     if os.access(p, os.X_OK)), None)
 
 
 def wait_count(d, needle, n, timeout=10):
@@ -110,9 +106,7 @@ class SmtplibTest(DaemonTestCase):
 
     def test_message_arrives_exactly(self):
         """smtplib dot-stuffs; the plugin sees the message unstuffed."""
-        rec = plugin_path("chunk_recorder")
-        if not os.path.exists(rec):
-            self.skipTest("test plugin chunk_recorder not built")
+        rec = require_plugin("chunk_recorder")
         tmp = tempfile.TemporaryDirectory(prefix="smtphook-clients-")
         self.addCleanup(tmp.cleanup)
         path = os.path.join(tmp.name, "msg")
@@ -129,10 +123,9 @@ class SmtplibTest(DaemonTestCase):
         self.assertEqual(data[m.end():], message)
 
 
-@unittest.skipUnless(SWAKS, "swaks is not installed")
 class SwaksTest(DaemonTestCase):
     def swaks(self, d, *args):
-        cmd = [SWAKS, "--server", "127.0.0.1:%d" % d.port, "--timeout", "10",
+        cmd = [require_swaks(), "--server", "127.0.0.1:%d" % d.port, "--timeout", "10",
                "--helo", "client.test.example", "--from", "a@test.example"] + list(args)
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=60 * SLOW,
                            stdin=subprocess.DEVNULL)
@@ -174,10 +167,9 @@ class SwaksTest(DaemonTestCase):
         self.assertRegex(out, r"<-  250 2\.0\.0 Ok")
 
 
-@unittest.skipUnless(SMTP_SOURCE, "Postfix smtp-source is not installed")
 class SmtpSourceTest(DaemonTestCase):
     def smtp_source(self, d, *args):
-        cmd = [SMTP_SOURCE] + list(args) + ["127.0.0.1:%d" % d.port]
+        cmd = [require_tool("smtp-source", "postfix")] + list(args) + ["127.0.0.1:%d" % d.port]
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=120 * SLOW,
                            stdin=subprocess.DEVNULL)
         self.assertEqual(p.returncode, 0, (cmd, p.stdout[-2000:], p.stderr[-2000:]))

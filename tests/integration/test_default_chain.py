@@ -13,7 +13,7 @@ import threading
 import time
 import unittest
 
-from smtphook_test import DaemonTestCase, SOURCE_DIR, SLOW, VALGRIND, Client
+from smtphook_test import DaemonTestCase, SOURCE_DIR, SLOW, VALGRIND, Client, require_swaks
 
 
 def make_run_args(maildir):
@@ -43,7 +43,7 @@ class DefaultChainTest(DaemonTestCase):
         return mailbox.Maildir(self.maildir, factory=None, create=False)
 
     def test_swaks_message_lands_in_maildir(self):
-        r = subprocess.run(["swaks", "--server", "127.0.0.1:%d" % self.d.port,
+        r = subprocess.run([require_swaks(), "--server", "127.0.0.1:%d" % self.d.port,
                             "--from", "me@example.org", "--to", "you@example.com",
                             "--header", "Subject: tour"],
                            capture_output=True, text=True, timeout=30 * SLOW)

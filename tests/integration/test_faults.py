@@ -30,7 +30,8 @@ import threading
 import time
 import unittest
 
-from smtphook_test import Client, Daemon, DaemonTestCase, SLOW, VALGRIND, plugin_path
+from smtphook_test import (Client, Daemon, DaemonTestCase, SLOW, VALGRIND, plugin_path,
+                           require_c_compiler)
 
 STORAGE = "4.3.1 Requested action not taken: insufficient system storage"
 SANITIZED = bool(os.environ.get("ASAN_OPTIONS"))
@@ -361,9 +362,7 @@ class FullFilesystemTest(DaemonTestCase):
             self.env = self.build_shim()
 
     def build_shim(self):
-        cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
-        if cc is None:
-            self.skipTest("neither mount(2) nor a C compiler for the shim")
+        cc = require_c_compiler()
         src = os.path.join(self.root, "full.c")
         with open(src, "w") as f:
             f.write(FULL_SHIM_C)

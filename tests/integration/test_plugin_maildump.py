@@ -19,7 +19,8 @@ import time
 import smtplib
 import unittest
 
-from smtphook_test import DaemonTestCase, run_daemon, plugin_path, transaction, SLOW, VALGRIND
+from smtphook_test import (DaemonTestCase, run_daemon, plugin_path, require_c_compiler,
+                           transaction, SLOW, VALGRIND)
 from plugin_helpers import session_id
 
 # Maildir unique names: time.M<usec>P<pid>Q<counter>.<host>
@@ -106,24 +107,23 @@ _shim_path = None
 
 
 def shim():
-    """Build the shim once per run; None when there is no C compiler."""
+    """Build the shim once per run and return its path."""
     global _shim_path
     with _shim_lock:
         if _shim_path is None:
-            cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
-            if cc is None:
-                _shim_path = ""
-            else:
-                d = tempfile.mkdtemp(prefix="maildump-shim-")
-                atexit.register(shutil.rmtree, d, True)
-                src = os.path.join(d, "shim.c")
-                with open(src, "w") as f:
-                    f.write(SHIM_C)
-                out = os.path.join(d, "shim.so")
-                r = subprocess.run([cc, "-shared", "-fPIC", "-O2", "-o", out, src, "-ldl"],
-                                   capture_output=True, text=True)
-                _shim_path = out if r.returncode == 0 else ""
-        return _shim_path or None
+            cc = require_c_compiler()
+            d = tempfile.mkdtemp(prefix="maildump-shim-")
+            atexit.register(shutil.rmtree, d, True)
+            src = os.path.join(d, "shim.c")
+            with open(src, "w") as f:
+                f.write(SHIM_C)
+            out = os.path.join(d, "shim.so")
+            r = subprocess.run([cc, "-shared", "-fPIC", "-O2", "-o", out, src, "-ldl"],
+                               capture_output=True, text=True)
+            if r.returncode != 0:
+                raise AssertionError("the fault-injection shim did not build:\n" + r.stderr)
+            _shim_path = out
+        return _shim_path
 
 
 def files(d):
@@ -429,8 +429,6 @@ class MaildumpTest(DaemonTestCase):
 
     def shim_daemon(self, args=""):
         so = shim()
-        if so is None:
-            self.skipTest("no C compiler for the fault-injection shim")
         self.ctl = os.path.join(self.root, "shim.ctl")
         env = {"LD_PRELOAD": so, "MD_SHIM_CTL": self.ctl,
                "MD_SHIM_DIR": os.path.realpath(self.dir)}

@@ -9,7 +9,7 @@ import tempfile
 import time
 import unittest
 
-from smtphook_test import (BUILD_DIR, PLUGIN_DIR, SLOW, SOURCE_DIR, TEST_PLUGIN_DIR,
+from smtphook_test import (require_file, BUILD_DIR, PLUGIN_DIR, SLOW, SOURCE_DIR, TEST_PLUGIN_DIR,
                            DaemonTestCase, free_port, run_daemon)
 
 SPAMFILTER = os.path.join(PLUGIN_DIR, "spamfilter.so")
@@ -81,8 +81,8 @@ class SpamfilterTest(DaemonTestCase):
                    "List-Id: <x.lists.example>\r\nSubject: hi\r\n\r\nviagra\r\n")
         d.wait_log("score 1.5 (BODY_PHARMA,HAS_LIST_ID)\n")
 
-    @unittest.skipUnless(os.path.exists(RECORDER), "tests/plugins/chunk_recorder not built")
     def test_headers_written_by_a_storing_plugin(self):
+        require_file(RECORDER, "test plugin chunk_recorder")
         out = os.path.join(self.dir, "stored.eml")
         d = self.start(store=RECORDER + ":file=" + out)
         s = self.smtp(d)

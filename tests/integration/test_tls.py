@@ -23,10 +23,9 @@ import time
 import unittest
 
 from smtphook_test import (Client, DaemonTestCase, HOSTNAME, SLOW, VALGRIND,
-                           free_port, plugin_path, run_daemon)
+                           free_port, plugin_path, require_swaks, require_tool,
+                           run_daemon)
 
-SWAKS = shutil.which("swaks")
-OPENSSL = shutil.which("openssl")
 
 CERTS = None          # module temp dir
 CERT = KEY = None     # CN=mx.test.example
@@ -39,7 +38,7 @@ SHORT = 5 if VALGRIND else 2
 def make_cert(directory, name, cn):
     cert = os.path.join(directory, name + ".crt")
     key = os.path.join(directory, name + ".key")
-    subprocess.run([OPENSSL, "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+    subprocess.run([require_tool("openssl", "openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes",
                     "-subj", "/CN=" + cn, "-days", "1", "-keyout", key, "-out", cert],
                    check=True, capture_output=True, timeout=60)
     return cert, key
@@ -47,8 +46,6 @@ def make_cert(directory, name, cn):
 
 def setUpModule():
     global CERTS, CERT, KEY, CERT2, KEY2
-    if OPENSSL is None:
-        raise unittest.SkipTest("openssl not installed")
     CERTS = tempfile.mkdtemp(prefix="smtphook-tls-")
     CERT, KEY = make_cert(CERTS, "mx", HOSTNAME)
     CERT2, KEY2 = make_cert(CERTS, "mx2", "mx2.test.example")
@@ -77,7 +74,7 @@ def client_context(verify=True, maximum_version=None):
 def cert_subject(der):
     """The subject line of a DER certificate, as openssl prints it."""
     pem = ssl.DER_cert_to_PEM_cert(der)
-    out = subprocess.run([OPENSSL, "x509", "-noout", "-subject"], input=pem,
+    out = subprocess.run([require_tool("openssl", "openssl"), "x509", "-noout", "-subject"], input=pem,
                          capture_output=True, text=True, check=True, timeout=30)
     return out.stdout.strip()
 
@@ -179,10 +176,10 @@ class TLSTestCase(DaemonTestCase):
 
 
 class RealClients(TLSTestCase):
-    @unittest.skipIf(SWAKS is None, "swaks not installed")
     def test_swaks_starttls(self):
+        swaks = require_swaks(tls=True)
         d = self.tls_daemon("-p", "sink")
-        r = subprocess.run([SWAKS, "--server", "127.0.0.1", "--port", str(d.port),
+        r = subprocess.run([swaks, "--server", "127.0.0.1", "--port", str(d.port),
                             "--tls", "--helo", "client.test.example",
                             "--from", "a@test.example", "--to", "b@test.example",
                             "--timeout", str(int(20 * SLOW))],
@@ -194,10 +191,10 @@ class RealClients(TLSTestCase):
         log = d.wait_log("accepted by plugin sink")
         self.assertIn("TLS established: TLSv1.3", log)
 
-    @unittest.skipIf(SWAKS is None, "swaks not installed")
     def test_swaks_tls_on_connect(self):
+        swaks = require_swaks(tls=True)
         d = self.tls_daemon("-p", "sink", implicit=True)
-        r = subprocess.run([SWAKS, "--server", "127.0.0.1", "--port", str(d.tls_port),
+        r = subprocess.run([swaks, "--server", "127.0.0.1", "--port", str(d.tls_port),
                             "--tls-on-connect", "--helo", "client.test.example",
                             "--from", "a@test.example", "--to", "b@test.example",
                             "--timeout", str(int(20 * SLOW))],
@@ -209,7 +206,7 @@ class RealClients(TLSTestCase):
 
     def test_openssl_s_client_starttls(self):
         d = self.tls_daemon()
-        r = subprocess.run([OPENSSL, "s_client", "-starttls", "smtp", "-connect",
+        r = subprocess.run([require_tool("openssl", "openssl"), "s_client", "-starttls", "smtp", "-connect",
                             "127.0.0.1:%d" % d.port, "-quiet",
                             "-name", "client.test.example"],
                            input=b"EHLO client.test.example\r\nQUIT\r\n",
@@ -358,7 +355,7 @@ class StarttlsProtocol(TLSTestCase):
         tmp = tempfile.mkdtemp(prefix="smtphook-tls-auth-")
         self.addCleanup(shutil.rmtree, tmp, True)
         users = os.path.join(tmp, "users")
-        h = subprocess.run([OPENSSL, "passwd", "-6", "secret"], capture_output=True,
+        h = subprocess.run([require_tool("openssl", "openssl"), "passwd", "-6", "secret"], capture_output=True,
                            text=True, check=True, timeout=30).stdout.strip()
         with open(users, "w") as f:
             f.write("alice:%s\n" % h)
