@@ -108,6 +108,24 @@ key_allowed(const sh_plugin *d, const char *key)
 	return 0;
 }
 
+/* unknown_key - the error for key, listing the keys the plugin accepts */
+static void
+unknown_key(const sh_plugin *d, const char *key, char *errbuf, size_t errsize)
+{
+	const char *const *k;
+	size_t off;
+	int n;
+
+	n = snprintf(errbuf, errsize, "unknown argument '%s' (accepted: ", key);
+	off = n > 0 ? (size_t)n : 0;
+	for (k = d->arg_keys; k != NULL && *k != NULL && off < errsize; k++) {
+		n = snprintf(errbuf + off, errsize - off, "%s, ", *k);
+		off += n > 0 ? (size_t)n : 0;
+	}
+	if (off < errsize)
+		snprintf(errbuf + off, errsize - off, "timeout, on_timeout)");
+}
+
 /*
  * plugin_parse_args - split "k=v,k=v" in place into p->args, taking out
  * the reserved keys.  Values may not contain ','; lists inside a value
@@ -117,7 +135,7 @@ static int
 plugin_parse_args(struct plugin *p, char *text, char *errbuf, size_t errsize)
 {
 	size_t n = 1, i;
-	char *item, *save = NULL;
+	char *item, *rest = text;
 	int seen_timeout = 0, seen_on_timeout = 0;
 
 	for (i = 0; text[i] != '\0'; i++)
@@ -126,10 +144,16 @@ plugin_parse_args(struct plugin *p, char *text, char *errbuf, size_t errsize)
 		snprintf(errbuf, errsize, "out of memory");
 		return -1;
 	}
-	for (item = strtok_r(text, ",", &save); item != NULL;
-	    item = strtok_r(NULL, ",", &save)) {
+	/* No arguments at all is fine; an empty one ("a=1,,b=2", a
+	 * trailing ',') is a typo the plugin would never see. */
+	while (*text != '\0' && (item = strsep(&rest, ",")) != NULL) {
 		char *eq = strchr(item, '=');
 
+		if (*item == '\0') {
+			snprintf(errbuf, errsize, "empty argument (two commas, or a "
+			    "comma at the end)");
+			return -1;
+		}
 		if (eq == NULL || eq == item) {
 			snprintf(errbuf, errsize, "argument '%s' is not key=value", item);
 			return -1;
@@ -169,7 +193,7 @@ plugin_parse_args(struct plugin *p, char *text, char *errbuf, size_t errsize)
 			continue;
 		}
 		if (!key_allowed(p->desc, item)) {
-			snprintf(errbuf, errsize, "unknown argument '%s'", item);
+			unknown_key(p->desc, item, errbuf, errsize);
 			return -1;
 		}
 		p->args[p->nargs].key = item;

@@ -335,18 +335,26 @@ parse_ulong(const char *s, unsigned long long min, unsigned long long max,
 	return 0;
 }
 
-/* parse_seconds - a positive decimal number of seconds, at most a day */
+/*
+ * parse_seconds - a positive decimal number of seconds, at most a day:
+ * digits with an optional fraction ("2", "2.5", "0.25").  No sign, blank,
+ * exponent, hexadecimal, inf or nan, which strtod() would all take.
+ */
 int
 parse_seconds(const char *s, double *out)
 {
-	char *end;
-	double v;
+	double v = 0, scale = 1;
+	const char *p = s;
+	int digits = 0;
 
-	if (*s == '\0' || *s == '-' || *s == '+')
-		return -1;
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno != 0 || *end != '\0' || !(v > 0) || v > 86400)
+	for (; *p >= '0' && *p <= '9'; p++, digits++)
+		if ((v = v * 10 + (*p - '0')) > 86400)
+			return -1;
+	if (*p == '.') {
+		for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+			v += (*p - '0') * (scale /= 10);
+	}
+	if (digits == 0 || *p != '\0' || !(v > 0) || v > 86400)
 		return -1;
 	*out = v;
 	return 0;

@@ -37,6 +37,10 @@ is_blank(char c)
 	return c == ' ' || c == '\t';
 }
 
+/* Where the cursor stands after a separator that ends the list ("a;"):
+ * one empty item is still to come. */
+static const char list_trailing_item[1] = "";
+
 const char *
 sh_list_next(const char **cursor, char sep, size_t *len)
 {
@@ -44,27 +48,38 @@ sh_list_next(const char **cursor, char sep, size_t *len)
 
 	if (p == NULL)
 		return NULL;
-	for (;;) {
-		if (*p == '\0') {
-			*cursor = p;
-			return NULL;
-		}
-		start = p;
-		while (*p != '\0' && *p != sep)
-			p++;
-		end = p;
-		if (*p == sep)
-			p++;
-		while (start < end && is_blank(*start))
-			start++;
-		while (end > start && is_blank(end[-1]))
-			end--;
-		if (end > start) {
-			*cursor = p;
-			*len = (size_t)(end - start);
-			return start;
-		}
+	if (p == list_trailing_item) {
+		*cursor = NULL;
+		*len = 0;
+		return p;
 	}
+	if (*p == '\0')
+		return NULL;
+	start = p;
+	while (*p != '\0' && *p != sep)
+		p++;
+	end = p;
+	if (*p == sep && *++p == '\0')
+		p = list_trailing_item;
+	while (start < end && is_blank(*start))
+		start++;
+	while (end > start && is_blank(end[-1]))
+		end--;
+	*cursor = p;
+	*len = (size_t)(end - start);
+	return start;
+}
+
+int
+sh_list_check(const char *list, char sep)
+{
+	const char *cur = list;
+	size_t len;
+
+	while (sh_list_next(&cur, sep, &len) != NULL)
+		if (len == 0)
+			return -1;
+	return 0;
 }
 
 int

@@ -61,11 +61,19 @@ extern "C" {
  * *cursor points into a NUL-terminated list; start with the whole string.
  * Returns the start of the next item and its length in *len, with
  * leading and trailing blanks (space, tab) removed, or NULL when the list
- * is used up.  Empty items ("a;;b", a trailing ";") are skipped.  The
- * item is NOT NUL-terminated: it points into the list.  *cursor is
- * advanced past the item and its separator.
+ * is used up.  An empty string is a list of no items.  Empty items
+ * ("a;;b", " ; ", a leading or trailing ";") are returned with *len 0,
+ * never skipped: refuse them, since such a list is a typo the user should
+ * hear about.  The item is NOT NUL-terminated: it points into the list.
+ * *cursor is advanced past the item and its separator.
  */
 const char *sh_list_next(const char **cursor, char sep, size_t *len);
+
+/*
+ * sh_list_check - 0 when no item of the sep-separated list is empty (as
+ * sh_list_next() sees them; an empty string is fine), -1 otherwise.
+ */
+int sh_list_check(const char *list, char sep);
 
 /* ---- networks ------------------------------------------------------- */
 

@@ -198,6 +198,39 @@ class PluginErrorTest(CmdlineTestCase):
         self.assertFails(["-p", "sink:=1"], "sink")
         self.assertFails(["-p", "sink:timeout=5,timeout=6"], "timeout", "twice")
 
+    def test_unknown_argument_lists_the_accepted_keys(self):
+        line = self.assertFails(["-p", "maildump:dir=/tmp/x,fsnyc=no"], "maildump", "fsnyc")
+        self.assertIn("accepted: ", line)
+        for key in ("dir", "fsync", "split", "timeout", "on_timeout"):
+            self.assertIn(key, line)
+        # A plugin that takes no keys still names the reserved ones.
+        line = self.assertFails(["-p", "sink:foo=1"], "sink", "foo")
+        self.assertIn("accepted: timeout, on_timeout", line)
+
+    def test_empty_arguments_are_refused(self):
+        for spec in ("sink:timeout=5,,on_timeout=reject", "sink:timeout=5,", "sink:,timeout=5",
+                     "sink:,"):
+            with self.subTest(spec=spec):
+                self.assertFails(["-p", spec], "sink", "empty argument")
+        # No arguments at all is not an empty argument.
+        p = run_daemon(["-p", "sink:", "--check"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+    def test_empty_list_items_are_refused(self):
+        for value in ("127.0.0.1;;10.0.0.0/8", "127.0.0.1;", ";127.0.0.1", "127.0.0.1; ;::1"):
+            with self.subTest(value=value):
+                self.assertFails(["-p", "policy:allow_ip=" + value], "policy", "allow_ip")
+
+    def test_numbers_are_decimal(self):
+        for arg in ("timeout=0x10", "timeout=1e2", "timeout=0X1p4", "timeout= 5",
+                    "timeout=infinity"):
+            with self.subTest(arg=arg):
+                self.assertFails(["-p", "sink:" + arg], "sink", "timeout")
+        for arg in ("max=0x10", "max=1e6", "max_recipients=0x10"):
+            with self.subTest(arg=arg):
+                self.assertFails(["-p", "sizefilter:" + arg], "sizefilter", arg.split("=")[0])
+        self.assertFails(["--timeout", "0x10", "-p", "sink"], "--timeout")
+
     def test_bad_reserved_arguments(self):
         for arg in ("timeout=abc", "timeout=0", "timeout=-1", "timeout=100000",
                     "on_timeout=maybe", "on_timeout=", "on_timeout=ACCEPT"):

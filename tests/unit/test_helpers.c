@@ -16,34 +16,50 @@ static void
 collect(const char *list, char sep, char *out, size_t size)
 {
 	const char *cur = list, *item;
-	size_t len, used = 0;
+	size_t len, used = 0, n = 0;
 
 	out[0] = '\0';
 	while ((item = sh_list_next(&cur, sep, &len)) != NULL) {
 		used += (size_t)snprintf(out + used, size - used, "%s%.*s",
-		    used ? "|" : "", (int)len, item);
+		    n++ ? "|" : "", (int)len, item);
 		cr_assert_lt(used, size);
 	}
 	/* Used up: it stays used up. */
 	cr_assert_null(sh_list_next(&cur, sep, &len));
 }
 
-Test(list, items_trimmed_and_empty_skipped)
+Test(list, items_trimmed_and_empty_items_returned)
 {
 	char out[256];
 
 	collect("a;b;c", ';', out, sizeof(out));
 	cr_assert_str_eq(out, "a|b|c");
 	collect("  a ; \tb\t;;  ;c;", ';', out, sizeof(out));
-	cr_assert_str_eq(out, "a|b|c");
+	cr_assert_str_eq(out, "a|b|||c|", "empty items are not skipped");
 	collect("", ';', out, sizeof(out));
 	cr_assert_str_eq(out, "");
 	collect(" ; ;", ';', out, sizeof(out));
-	cr_assert_str_eq(out, "");
+	cr_assert_str_eq(out, "||");
+	collect(";a", ';', out, sizeof(out));
+	cr_assert_str_eq(out, "|a");
+	collect(";", ';', out, sizeof(out));
+	cr_assert_str_eq(out, "|");
 	collect("x y;z", ';', out, sizeof(out));
 	cr_assert_str_eq(out, "x y|z", "inner blanks are kept");
 	collect("a,b;c", ',', out, sizeof(out));
 	cr_assert_str_eq(out, "a|b;c", "the separator is the caller's");
+}
+
+Test(list, check_refuses_empty_items)
+{
+	cr_assert_eq(sh_list_check("a;b", ';'), 0);
+	cr_assert_eq(sh_list_check("", ';'), 0, "no items is not an empty item");
+	cr_assert_eq(sh_list_check(" a ", ';'), 0);
+	cr_assert_eq(sh_list_check("a;;b", ';'), -1);
+	cr_assert_eq(sh_list_check("a;", ';'), -1);
+	cr_assert_eq(sh_list_check(";a", ';'), -1);
+	cr_assert_eq(sh_list_check("a; ;b", ';'), -1);
+	cr_assert_eq(sh_list_check(" ", ';'), -1);
 }
 
 /* ---- CIDR ---- */
@@ -372,6 +388,11 @@ Test(values, uint_and_bool)
 	cr_assert_eq(sh_parse_uint("7", 5, &v), -1);
 	cr_assert_eq(sh_parse_uint("4294967295", UINT32_MAX, &v), 0);
 	cr_assert_eq(sh_parse_uint("4294967296", UINT32_MAX, &v), -1);
+	cr_assert_eq(sh_parse_uint("0x10", 100, &v), -1, "decimal only");
+	cr_assert_eq(sh_parse_uint("010", 100, &v), 0, "leading zeros are decimal");
+	cr_assert_eq(v, 10);
+	cr_assert_eq(sh_parse_uint(" 1", 100, &v), -1);
+	cr_assert_eq(sh_parse_uint("1e2", 1000, &v), -1);
 	cr_assert_eq(sh_parse_uint("1k", UINT64_MAX, &v), -1);
 	cr_assert_eq(sh_parse_uint("", UINT64_MAX, &v), -1);
 	cr_assert_eq(sh_parse_bool("yes", &b), 0);

@@ -507,6 +507,20 @@ Test(parse, seconds)
 	cr_assert_eq(parse_seconds("nan", &d), -1);
 	cr_assert_eq(parse_seconds("inf", &d), -1);
 	cr_assert_eq(parse_seconds("1e-400", &d), -1, "underflow to zero");
+	/* Decimal only: strtod() takes all of these. */
+	cr_assert_eq(parse_seconds("0x10", &d), -1, "hexadecimal");
+	cr_assert_eq(parse_seconds("0X1p4", &d), -1, "hexadecimal float");
+	cr_assert_eq(parse_seconds("1e2", &d), -1, "exponent");
+	cr_assert_eq(parse_seconds(" 5", &d), -1, "leading blank");
+	cr_assert_eq(parse_seconds("5 ", &d), -1, "trailing blank");
+	cr_assert_eq(parse_seconds("infinity", &d), -1);
+	cr_assert_eq(parse_seconds(".", &d), -1);
+	cr_assert_eq(parse_seconds("1.2.3", &d), -1);
+	cr_assert_eq(parse_seconds(".25", &d), 0);
+	cr_assert_float_eq(d, 0.25, 1e-12);
+	cr_assert_eq(parse_seconds("2.5", &d), 0);
+	cr_assert_float_eq(d, 2.5, 1e-12);
+	cr_assert_eq(parse_seconds("99999999999999999999", &d), -1, "no overflow");
 }
 
 Test(clock, monotonic)
