@@ -8,7 +8,7 @@
  *    (bits 1-2: one that declares keys, one that declares none, one of a
  *    foreign ABI, one too small) and the text as "k=v,k=v".  The result
  *    is compared with a reference model of SPEC §5: items split at ',',
- *    empty items skipped, each "key=value" with a non-empty key, no key
+ *    no text at all is no arguments, an empty item refused, each "key=value" with a non-empty key, no key
  *    twice, timeout= seconds (0 < t <= 86400), on_timeout= tempfail,
  *    continue or reject, every other key declared.  On success the
  *    arguments are exactly the model's, in order, pointing into the
@@ -135,16 +135,16 @@ model(const sh_plugin *d, char *text, struct model_arg *out, size_t *nout,
 {
 	char *seen[MODEL_MAX];
 	size_t nseen = 0, i;
-	char *item = text, *next, *eq;
+	char *item, *next, *eq;
 
 	*nout = 0;
 	*timeout = 30;
 	*on_timeout = SH_TEMPFAIL;
-	for (; item != NULL; item = next) {
+	for (item = text[0] != '\0' ? text : NULL; item != NULL; item = next) {
 		if ((next = strchr(item, ',')) != NULL)
 			*next++ = '\0';
 		if (item[0] == '\0')
-			continue;		/* "a=1,,b=2": empty items skipped */
+			return -1;		/* "a=1,,b=2", "a=1," */
 		if ((eq = strchr(item, '=')) == NULL || eq == item)
 			return -1;
 		*eq = '\0';
