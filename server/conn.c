@@ -9,6 +9,7 @@
  * which keeps an idle connection down to its struct.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -99,6 +100,20 @@ conn_inbuf_put(struct server *srv, unsigned char *buf)
 		free(buf);
 }
 
+/*
+ * conn_peer_gone - after EOF: has the peer closed both directions (a TCP
+ * reset, an AF_UNIX close), not only shut down its sending side?  A TCP
+ * FIN alone looks like a half-close; a client gone that way shows when a
+ * reply cannot be written (EPIPE, ECONNRESET).
+ */
+static int
+conn_peer_gone(struct session *s)
+{
+	struct pollfd p = { .fd = s->fd, .events = 0 };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR)) != 0;
+}
+
 /* conn_read_cb - read what the socket has, then process it */
 static void
 conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -147,10 +162,19 @@ conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 			s->early_talker = s->info.early_talker = 1;
 		session_process(s);
 	} else if (n == 0) {
+		/* EOF: what is buffered is still acted on, a pending verdict
+		 * still completes (session_process ends the session once
+		 * nothing more can be done) - unless no one is left to
+		 * answer; session_free() then cancels the verdict. */
 		s->eof = 1;
-		if (s->close_reason == NULL)
-			s->close_reason = "client closed";
 		session_process(s);
+		if (!s->dead && !s->close_after_flush && conn_peer_gone(s)) {
+			if (s->close_reason == NULL)
+				s->close_reason = s->state == SESSION_BODY ?
+				    "client closed during DATA" : s->bdat.reading ?
+				    "client closed during BDAT" : "client gone";
+			s->dead = 1;
+		}
 	} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
 		s->dead = 1;
 		if (s->close_reason == NULL)

@@ -4,8 +4,8 @@
  * struct server owns everything that lives longer than a connection: the
  * configuration, the libev loop (its userdata points back here), the
  * listeners, the loaded plugins, the work pool, the session table (by id,
- * for resuming pending verdicts), per-address connection counts and the
- * statistics.  There is no other mutable global state in the daemon.
+ * for resuming pending verdicts), per-address connection counts, failed
+ * AUTH attempts per address and the statistics.  There is no other mutable global state in the daemon.
  */
 #ifndef SERVER_H
 #define SERVER_H
@@ -13,6 +13,7 @@
 #include <ev.h>
 #include <stdint.h>
 
+#include "auth_throttle.h"
 #include "config.h"
 #include "plugin.h"
 #include "util.h"
@@ -44,6 +45,7 @@ struct server {
 
 	struct u64map sessions;		/* id -> struct session * */
 	struct addrcount per_ip;
+	struct auth_throttle auth_fails;	/* failed AUTH per address (smtp_auth.c) */
 	struct session *session_list;	/* all live sessions (for shutdown) */
 	size_t nsessions;
 	uint64_t next_session_id;

@@ -27,6 +27,12 @@ struct session;
 #define SESSION_OUTBUF_HIGH (64 * 1024)	/* stop reading commands above this */
 #define SESSION_LINE_MAX 2048		/* SPEC §3, incl. CRLF */
 #define REPLY_TEXT_MAX 2000
+/* Header section limits (docs/PROTOCOL.md); past any of them the message
+ * is read to its end and refused.  One field is at most HEADER_FIELD_MAX
+ * (data_stream.h) octets unfolded. */
+#define TX_HEADER_FIELDS_MAX 1000	/* fields per message: 552 5.3.4 */
+#define TX_HEADER_SECTION_MAX (1024 * 1024)	/* octets: 552 5.3.4 */
+#define TX_HOPS_MAX 100			/* Received: fields: 554 5.4.6 */
 
 enum session_state {
 	SESSION_CONNECT,	/* greeting not sent yet */
@@ -120,6 +126,9 @@ struct tx {
 	size_t trace_len;
 	unsigned char *scratch;		/* --bare-lf=normalize output buffer */
 	char *hdr_tmp;			/* a header past the store's budget */
+	size_t hdr_fields;		/* header fields seen, stored or not */
+	size_t hdr_section;		/* octets of the header section so far */
+	size_t hops;			/* Received: fields seen */
 	sh_tx_info info;
 	size_t nslots;
 	struct tx_slot slots[];		/* one per plugin */

@@ -6,8 +6,14 @@
  * while s->auth_step is set, the client's answers to our 334s.  Decoded
  * credentials go to the plugins' auth hook; nothing here decides whether
  * they are good.  Credentials are never logged and are wiped after use.
- * A failed attempt's 535 is held back by a timer that grows with every
- * failure, and counts toward --max-errors.
+ * Every error ends the exchange (auth_step back to none).
+ *
+ * Failures are throttled per client address, across connections
+ * (auth_throttle.c, the table in struct server): a failed attempt's 535
+ * is itself held back by a timer, and a check from an address with
+ * recent failures waits for that address's next slot before the hooks
+ * see it, so reconnecting or opening parallel connections buys no extra
+ * guesses.  Failures also count toward --max-errors.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,9 +28,6 @@
 #include "smtp_internal.h"
 
 enum { AUTH_STEP_NONE, AUTH_STEP_PLAIN, AUTH_STEP_LOGIN_USER, AUTH_STEP_LOGIN_PASS };
-
-#define AUTH_DELAY_STEP 0.5	/* seconds added per failed attempt */
-#define AUTH_DELAY_MAX 5.0
 
 /* wipe_free - credentials do not linger in freed memory */
 static void
@@ -46,17 +49,76 @@ auth_args_free(struct session *s)
 	s->run.arg.auth.password = NULL;
 }
 
-/* auth_delay_cb - the held-back answer to a failed AUTH */
+/* auth_abort - end an AUTH exchange that a 334 left open (the caller
+ * replies): the next line is a command again */
+void
+auth_abort(struct session *s)
+{
+	s->auth_step = AUTH_STEP_NONE;
+	wipe_free(s->auth_login_user);
+	s->auth_login_user = NULL;
+}
+
+static void auth_done(struct session *s, sh_verdict v);
+
+/* auth_hold - hold the session (no input is processed) for delay
+ * seconds, then call cb */
 static void
-auth_delay_cb(struct ev_loop *loop, ev_timer *w, int revents)
+auth_hold(struct session *s, double delay,
+    void (*cb)(struct ev_loop *, ev_timer *, int))
+{
+	s->auth_delaying = 1;
+	ev_init(&s->auth_delay, cb);
+	s->auth_delay.data = s;
+	ev_timer_set(&s->auth_delay, delay, 0);
+	ev_timer_start(s->srv->loop, &s->auth_delay);
+}
+
+/* auth_check_cb - an address's slot has come: check its credentials */
+static void
+auth_check_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct session *s = w->data;
 
 	(void)loop, (void)revents;
 	s->in_event = 1;
 	s->auth_delaying = 0;
+	chain_start(s, SH_HOOK_AUTH, 0, auth_done);
 	session_process(s);
 	session_event_end(s);
+}
+
+/* auth_fail_cb - the held-back 535 of a failed check, at last */
+static void
+auth_fail_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct session *s = w->data;
+
+	(void)loop, (void)revents;
+	s->in_event = 1;
+	s->auth_delaying = 0;
+	/* run.reply is the deciding plugin's (REJECT) or empty: no walk ran
+	 * since, as the session was held. */
+	reply_verdict(s, SH_REJECT, &s->run.reply, 535, "5.7.8",
+	    "Authentication credentials invalid");
+	if (++s->errors >= s->srv->cfg->max_errors && !s->close_after_flush) {
+		session_reply(s, 421, "4.7.0", "%s Too many errors, closing connection",
+		    s->info.hostname);
+		session_close(s, "too many errors");
+	}
+	session_process(s);
+	session_event_end(s);
+}
+
+/* auth_session_free - the session goes: stop a hold, wipe what it kept */
+void
+auth_session_free(struct session *s)
+{
+	if (ev_is_active(&s->auth_delay) && ev_cb(&s->auth_delay) == auth_check_cb)
+		auth_args_free(s);	/* credentials waiting for their slot */
+	ev_timer_stop(s->srv->loop, &s->auth_delay);
+	wipe_free(s->auth_login_user);
+	s->auth_login_user = NULL;
 }
 
 static void
@@ -64,6 +126,8 @@ auth_done(struct session *s, sh_verdict v)
 {
 	char *user = s->run.arg.auth.user;
 	double delay;
+	unsigned fails;
+	int rose;
 
 	wipe_free(s->run.arg.auth.password);
 	s->run.arg.auth.password = NULL;
@@ -88,28 +152,24 @@ auth_done(struct session *s, sh_verdict v)
 		refused(s, v, 421, "4.7.0", "Closing connection");
 		return;
 	}
-	/* REJECT, or nobody vouched for the credentials.  The answer is
-	 * held back longer with every failure (a timer, never a sleep), and
-	 * failures count toward --max-errors. */
+	/* REJECT, or nobody vouched for the credentials.  The 535 itself is
+	 * held back (a timer, never a sleep) for as long as the failures of
+	 * this address, over all its connections, say; it counts toward
+	 * --max-errors when it goes out. */
 	s->auth_failures++;
-	log_msg(LOG_INFO, "session %s: authentication failed (%s), attempt %u",
-	    s->id_str, s->run.arg.auth.mechanism, s->auth_failures);
-	reply_verdict(s, SH_REJECT, v == SH_REJECT ? &s->run.reply : NULL, 535,
-	    "5.7.8", "Authentication credentials invalid");
-	if (++s->errors >= s->srv->cfg->max_errors) {
-		session_reply(s, 421, "4.7.0", "%s Too many errors, closing connection",
-		    s->info.hostname);
-		session_close(s, "too many errors");
-	}
-	delay = AUTH_DELAY_STEP * s->auth_failures;
-	if (delay > AUTH_DELAY_MAX)
-		delay = AUTH_DELAY_MAX;
-	/* The reply is queued; holding the flush holds the client. */
-	s->auth_delaying = 1;
-	ev_init(&s->auth_delay, auth_delay_cb);
-	s->auth_delay.data = s;
-	ev_timer_set(&s->auth_delay, delay, 0);
-	ev_timer_start(s->srv->loop, &s->auth_delay);
+	delay = auth_throttle_fail(&s->srv->auth_fails, s->peer_key,
+	    ev_now(s->srv->loop), &fails, &rose);
+	log_msg(LOG_INFO, "session %s: authentication failed (%s), attempt %u, "
+	    "%u from this address", s->id_str, s->run.arg.auth.mechanism,
+	    s->auth_failures, fails);
+	if (rose)
+		log_msg(LOG_WARN, "auth throttle: %s%s has %u failed AUTH attempts: "
+		    "each check and failure reply now held %gs", s->peer_addr,
+		    strchr(s->peer_addr, ':') != NULL ? " (its /64)" : "", fails,
+		    delay);
+	if (v != SH_REJECT)
+		chain_reply_clear(&s->run.reply);
+	auth_hold(s, delay, auth_fail_cb);
 }
 
 /* auth_check - hand decoded credentials to the auth hooks */
@@ -117,6 +177,10 @@ static void
 auth_check(struct session *s, const char *mechanism, const char *user,
     size_t user_len, const char *password, size_t pass_len)
 {
+	double wait;
+
+	/* A NUL inside a value is refused, never cut short (it would make
+	 * "alice\0junk" authenticate as alice). */
 	if (memchr(user, '\0', user_len) != NULL ||
 	    memchr(password, '\0', pass_len) != NULL || user_len == 0) {
 		protocol_error(s, 501, "5.5.2", "Malformed credentials");
@@ -128,6 +192,14 @@ auth_check(struct session *s, const char *mechanism, const char *user,
 	if (s->run.arg.auth.user == NULL || s->run.arg.auth.password == NULL) {
 		auth_args_free(s);
 		session_reply(s, 454, "4.3.0", "Out of memory");
+		return;
+	}
+	/* An address with recent failures gets one check per slot, however
+	 * many connections it uses. */
+	wait = auth_throttle_wait(&s->srv->auth_fails, s->peer_key,
+	    ev_now(s->srv->loop));
+	if (wait > 0) {
+		auth_hold(s, wait, auth_check_cb);
 		return;
 	}
 	chain_start(s, SH_HOOK_AUTH, 0, auth_done);
@@ -163,16 +235,16 @@ auth_response(struct session *s, const char *line, size_t len)
 	unsigned char buf[SESSION_LINE_MAX];
 	size_t n;
 
+	/* Whatever comes of this answer, the 334 has had it: only a good
+	 * LOGIN user name opens the next step. */
 	s->auth_step = AUTH_STEP_NONE;
 	if (len == 1 && line[0] == '*') {
-		wipe_free(s->auth_login_user);
-		s->auth_login_user = NULL;
+		auth_abort(s);
 		protocol_error(s, 501, "5.0.0", "Authentication cancelled");
 		return;
 	}
 	if (smtp_base64_decode(line, len, buf, sizeof(buf), &n) < 0) {
-		wipe_free(s->auth_login_user);
-		s->auth_login_user = NULL;
+		auth_abort(s);
 		protocol_error(s, 501, "5.5.2", "Invalid base64 data");
 		return;
 	}
@@ -181,6 +253,10 @@ auth_response(struct session *s, const char *line, size_t len)
 		auth_plain(s, buf, n);
 		break;
 	case AUTH_STEP_LOGIN_USER:
+		if (memchr(buf, '\0', n) != NULL) {
+			protocol_error(s, 501, "5.5.2", "Malformed credentials");
+			break;
+		}
 		if ((s->auth_login_user = strndup((char *)buf, n)) == NULL) {
 			session_reply(s, 454, "4.3.0", "Out of memory");
 			break;

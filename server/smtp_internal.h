@@ -52,5 +52,9 @@ void bdat_refuse(struct session *s, const char *args, size_t len, int code,
 void cmd_auth(struct session *s, const char *args, size_t len);
 void auth_response(struct session *s, const char *line, size_t len);
 void auth_args_free(struct session *s);
+/* auth_abort - end an open AUTH exchange (the caller replies) */
+void auth_abort(struct session *s);
+/* auth_session_free - stop a held AUTH, wipe what it kept (session_free) */
+void auth_session_free(struct session *s);
 
 #endif

@@ -24,8 +24,9 @@
 /* RFC 1035 §2.3.4 */
 #define DNS_LABEL_MAX	63
 #define DNS_NAME_MAX	255
-/* RFC 3461 §4.4 */
-#define ENVID_MAX	100
+/* RFC 3461 §4.4 and §4.2; see smtp_parse.h */
+#define ENVID_MAX	SMTP_ENVID_MAX
+#define ORCPT_MAX	SMTP_ORCPT_MAX
 /* SIZE= fits in 20 digits (2^64 - 1 has 20); BDAT takes 19 (no overflow). */
 #define SIZE_DIGITS_MAX	20
 #define BDAT_DIGITS_MAX	19
@@ -445,12 +446,17 @@ parse_size(const char *s, size_t len, size_t max, unsigned long long *n_r)
 	return 0;
 }
 
-/* Parameter checkers: 0 ok, -1 bad value (BAD_PARAM). */
+/*
+ * Parameter checkers: 0 ok, -1 bad value (BAD_PARAM).  *why holds the
+ * parameter's generic reason on entry; a checker may set a sharper one.
+ */
 
 /* param_size - SIZE=n, RFC 1870 §3: 1*20DIGIT */
 static int
-param_size(struct smtp_mail_arg *out, const char *v, size_t len)
+param_size(struct smtp_mail_arg *out, const char *v, size_t len,
+    const char **why)
 {
+	(void)why;
 	if (v == NULL || parse_size(v, len, SIZE_DIGITS_MAX, &out->size) != 0)
 		return -1;
 	out->has_size = 1;
@@ -459,8 +465,10 @@ param_size(struct smtp_mail_arg *out, const char *v, size_t len)
 
 /* param_body - BODY=7BIT|8BITMIME (RFC 6152 §2) |BINARYMIME (RFC 3030) */
 static int
-param_body(struct smtp_mail_arg *out, const char *v, size_t len)
+param_body(struct smtp_mail_arg *out, const char *v, size_t len,
+    const char **why)
 {
+	(void)why;
 	if (v == NULL)
 		return -1;
 	if (ci_eq(v, len, "7BIT"))
@@ -476,8 +484,10 @@ param_body(struct smtp_mail_arg *out, const char *v, size_t len)
 
 /* param_smtputf8 - SMTPUTF8 takes no value (RFC 6531 §3.4) */
 static int
-param_smtputf8(struct smtp_mail_arg *out, const char *v, size_t len)
+param_smtputf8(struct smtp_mail_arg *out, const char *v, size_t len,
+    const char **why)
 {
+	(void)why;
 	(void)len;
 	if (v != NULL)
 		return -1;
@@ -487,8 +497,10 @@ param_smtputf8(struct smtp_mail_arg *out, const char *v, size_t len)
 
 /* param_ret - RET=FULL|HDRS (RFC 3461 §4.3) */
 static int
-param_ret(struct smtp_mail_arg *out, const char *v, size_t len)
+param_ret(struct smtp_mail_arg *out, const char *v, size_t len,
+    const char **why)
 {
+	(void)why;
 	if (v == NULL || (!ci_eq(v, len, "FULL") && !ci_eq(v, len, "HDRS")))
 		return -1;
 	out->ret = v;
@@ -498,12 +510,17 @@ param_ret(struct smtp_mail_arg *out, const char *v, size_t len)
 
 /* param_envid - ENVID=xtext, at most 100 characters (RFC 3461 §4.4) */
 static int
-param_envid(struct smtp_mail_arg *out, const char *v, size_t len)
+param_envid(struct smtp_mail_arg *out, const char *v, size_t len,
+    const char **why)
 {
 	size_t	dec;
 
-	if (v == NULL || xtext_ok(v, len, 0, &dec) != 0 || dec > ENVID_MAX)
+	if (v == NULL || xtext_ok(v, len, 0, &dec) != 0)
 		return -1;
+	if (dec > ENVID_MAX) {
+		*why = "ENVID parameter too long";
+		return -1;
+	}
 	out->envid = v;
 	out->envid_len = len;
 	return 0;
@@ -511,8 +528,10 @@ param_envid(struct smtp_mail_arg *out, const char *v, size_t len)
 
 /* param_auth - AUTH=xtext or AUTH=<> (RFC 4954 §5); not interpreted */
 static int
-param_auth(struct smtp_mail_arg *out, const char *v, size_t len)
+param_auth(struct smtp_mail_arg *out, const char *v, size_t len,
+    const char **why)
 {
+	(void)why;
 	if (v == NULL || xtext_ok(v, len, 0, NULL) != 0)
 		return -1;
 	out->auth = v;
@@ -522,32 +541,38 @@ param_auth(struct smtp_mail_arg *out, const char *v, size_t len)
 
 /*
  * param_notify - NOTIFY=NEVER, or a comma list of SUCCESS, FAILURE and
- * DELAY (RFC 3461 §4.1); NEVER must stand alone.
+ * DELAY (RFC 3461 §4.1); NEVER must stand alone, and no element may be
+ * repeated: that bounds the value at 21 octets, so the stored envelope
+ * line stays short whatever the client sends.
  */
 static int
-param_notify(struct smtp_mail_arg *out, const char *v, size_t len)
+param_notify(struct smtp_mail_arg *out, const char *v, size_t len,
+    const char **why)
 {
+	static const char *const names[] = {
+		"NEVER", "SUCCESS", "FAILURE", "DELAY"
+	};
 	const char	*e;
-	size_t		 i, start;
-	int		 never = 0, other = 0;
+	size_t		 i, start, k;
+	unsigned	 seen = 0;
 
+	(void)why;
 	if (v == NULL)
 		return -1;
 	for (i = start = 0; i <= len; i++) {
 		if (i < len && v[i] != ',')
 			continue;
 		e = v + start;
-		if (ci_eq(e, i - start, "NEVER"))
-			never = 1;
-		else if (ci_eq(e, i - start, "SUCCESS") ||
-		    ci_eq(e, i - start, "FAILURE") ||
-		    ci_eq(e, i - start, "DELAY"))
-			other = 1;
-		else
-			return -1;	/* also the empty element of ",," */
+		for (k = 0; k < NELEM(names); k++)
+			if (ci_eq(e, i - start, names[k]))
+				break;
+		/* Unknown, empty (",,") or repeated. */
+		if (k == NELEM(names) || (seen & (1u << k)) != 0)
+			return -1;
+		seen |= 1u << k;
 		start = i + 1;
 	}
-	if (never && other)
+	if ((seen & 1u) != 0 && seen != 1u)
 		return -1;
 	out->notify = v;
 	out->notify_len = len;
@@ -556,16 +581,24 @@ param_notify(struct smtp_mail_arg *out, const char *v, size_t len)
 
 /*
  * param_orcpt - ORCPT=addr-type;xtext (RFC 3461 §4.2).  addr-type is an
- * atom; "utf-8" (RFC 6533 §3) also admits raw UTF-8 in the address.
+ * atom; "utf-8" (RFC 6533 §3) also admits raw UTF-8 in the address.  The
+ * whole value, addr-type, ";" and the xtext as sent, is at most
+ * ORCPT_MAX octets ("The entire ORCPT parameter MAY be up to 500
+ * characters in length"; raw UTF-8 counts by the octet).
  */
 static int
-param_orcpt(struct smtp_mail_arg *out, const char *v, size_t len)
+param_orcpt(struct smtp_mail_arg *out, const char *v, size_t len,
+    const char **why)
 {
 	const char	*semi;
 	size_t		 tlen, dec, i;
 
 	if (v == NULL || (semi = memchr(v, ';', len)) == NULL)
 		return -1;
+	if (len > ORCPT_MAX) {
+		*why = "ORCPT parameter too long";
+		return -1;
+	}
 	tlen = (size_t)(semi - v);
 	if (tlen == 0)
 		return -1;
@@ -583,7 +616,8 @@ param_orcpt(struct smtp_mail_arg *out, const char *v, size_t len)
 static const struct param_def {
 	const char	*name;		/* upper case */
 	int		 rcpt;		/* 1 valid on RCPT, 0 on MAIL */
-	int		(*check)(struct smtp_mail_arg *, const char *, size_t);
+	int		(*check)(struct smtp_mail_arg *, const char *, size_t,
+			    const char **);
 	const char	*why;		/* the reply text for a bad value */
 } param_defs[] = {
 	{ "SIZE", 0, param_size, "Bad SIZE parameter" },
@@ -676,10 +710,9 @@ parse_params(const char *s, size_t len, int is_rcpt,
 			return SMTP_PARSE_BAD_PARAM;
 		}
 		seen |= bit;
-		if (def->check(out, p->value, p->value_len) != 0) {
-			*why = def->why;
+		*why = def->why;
+		if (def->check(out, p->value, p->value_len, why) != 0)
 			return SMTP_PARSE_BAD_PARAM;
-		}
 	}
 	return SMTP_PARSE_OK;
 }

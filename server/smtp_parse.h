@@ -104,6 +104,17 @@ int		 smtp_parse_status_code(enum smtp_parse_status, int is_rcpt,
 #define SMTP_PATH_MAX	256
 #define SMTP_PARAMS_MAX	16
 
+/*
+ * RFC 3461 limits, enforced so that whatever MAIL/RCPT accept with 250
+ * can be carried whole (plugins, stored envelopes); longer is BAD_PARAM
+ * (501 5.5.4).  ENVID: at most 100 characters after xtext decoding
+ * (§4.4), so at most 300 octets as sent.  ORCPT: the whole value,
+ * addr-type ";" xtext as sent, at most 500 octets (§4.2).  NOTIFY takes
+ * each keyword once, so it is at most 21 octets ("SUCCESS,FAILURE,DELAY").
+ */
+#define SMTP_ENVID_MAX	100
+#define SMTP_ORCPT_MAX	500
+
 /* One ESMTP parameter; key and value are slices of the parsed input. */
 struct smtp_param {
 	const char	*key;

@@ -723,8 +723,12 @@ deliver_header(struct session *s, const char *name, size_t nl,
 		char *tmp = malloc(nl + vl + 2);
 
 		free(tx->hdr_tmp);
-		if ((tx->hdr_tmp = tmp) == NULL)
+		if ((tx->hdr_tmp = tmp) == NULL) {
+			/* Never skip a plugin: the message fails instead. */
+			start_drain(s, SH_TEMPFAIL, NULL, 451, "4.3.0",
+			    "Out of memory, try again later");
 			return;
+		}
 		memcpy(tmp, name, nl);
 		tmp[nl] = '\0';
 		memcpy(tmp + nl + 1, value, vl);
@@ -735,6 +739,44 @@ deliver_header(struct session *s, const char *name, size_t nl,
 	s->run.arg.header.name_len = nl;
 	s->run.arg.header.value_len = vl;
 	chain_start(s, SH_HOOK_HEADER, 1, piece_done);
+}
+
+/*
+ * header_refused - a field past the header limits: the message is read to
+ * its end and refused.  1 when it was.
+ */
+static int
+header_refused(struct session *s, const char *name, size_t nl)
+{
+	struct tx *tx = s->tx;
+	const char *why;
+
+	tx->hdr_fields++;
+	if (nl == 8 && strncasecmp(name, "Received", 8) == 0)
+		tx->hops++;
+	if (tx->hops > TX_HOPS_MAX) {
+		/* RFC 5321 §6.3: a loop; Postfix's "too many hops". */
+		start_drain(s, SH_REJECT, NULL, 554, "5.4.6",
+		    "Too many hops (Received: fields), mail loop?");
+		why = "too many Received: fields";
+	} else if (tx->hs->truncated) {
+		start_drain(s, SH_REJECT, NULL, 552, "5.3.4",
+		    "Message header field too long");
+		why = "a header field over the size limit";
+	} else if (tx->hdr_fields > TX_HEADER_FIELDS_MAX) {
+		start_drain(s, SH_REJECT, NULL, 552, "5.3.4",
+		    "Too many header fields");
+		why = "too many header fields";
+	} else if (tx->hdr_section > TX_HEADER_SECTION_MAX) {
+		start_drain(s, SH_REJECT, NULL, 552, "5.3.4",
+		    "Message header section too large");
+		why = "a header section over the size limit";
+	} else {
+		return 0;
+	}
+	log_msg(LOG_INFO, "session %s: message %s refused: %s", s->id_str,
+	    tx->id, why);
+	return 1;
 }
 
 /*
@@ -756,6 +798,7 @@ deliver_piece(struct session *s)
 			hst = header_splitter_next(tx->hs, b->data + b->hdr_off,
 			    b->len - b->hdr_off, &used, &name, &nl, &value, &vl);
 			b->hdr_off += used;
+			tx->hdr_section += used;
 		} else if (b->end) {
 			hst = header_splitter_finish(tx->hs, &name, &nl, &value, &vl);
 			if (hst == HEADER_NEED_MORE)
@@ -764,6 +807,8 @@ deliver_piece(struct session *s)
 			break;
 		}
 		if (hst == HEADER_FIELD) {
+			if (header_refused(s, name, nl))
+				break;
 			deliver_header(s, name, nl, value, vl);
 			if (s->run.active)
 				return STEP_WAIT;
@@ -1121,6 +1166,8 @@ command_step(struct session *s)
 			return STEP_NEED_INPUT;
 		s->discard_line = 1;
 		s->counts[SMTP_VERB_UNKNOWN][1]++;
+		if (s->auth_step != 0)
+			auth_abort(s);	/* an over-long answer ends the AUTH */
 		protocol_error(s, 500, "5.5.2", "Line too long");
 		return STEP_CONTINUE;
 	}
@@ -1192,6 +1239,37 @@ command_step(struct session *s)
 }
 
 /*
+ * session_eof - the client has shut down its sending side (a half-close,
+ * or a close we cannot tell from one) and every complete command it sent
+ * has been acted on.  A command line cut off by the EOF is dropped; a
+ * message body or BDAT chunk cut off is a lost transaction (session_free
+ * resets it: nothing is stored).  Replies already queued still go out
+ * (RFC 5321 §4.1.1.10 has the client read them), then the connection
+ * closes; a client that is gone entirely shows as a failed write.
+ */
+static void
+session_eof(struct session *s)
+{
+	const char *why = "client closed";
+
+	if (s->state == SESSION_BODY)
+		why = "client closed during DATA";
+	else if (s->bdat.reading)
+		why = "client closed during BDAT";
+	else if (s->in != NULL && s->in_start < s->in_end)
+		why = "client closed mid-command";
+	if (s->in != NULL)
+		s->in_start = s->in_end;
+	if (s->out_sent == s->out_len) {
+		if (s->close_reason == NULL)
+			s->close_reason = why;
+		s->dead = 1;
+		return;
+	}
+	session_close(s, why);
+}
+
+/*
  * session_process - process buffered input until we need more, must wait
  * for a verdict, or the client is not reading our replies.
  */
@@ -1225,17 +1303,12 @@ session_process(struct session *s)
 		if (st != STEP_CONTINUE)
 			break;
 	}
-	if (s->eof && !s->dead && !s->close_after_flush && st != STEP_CONTINUE) {
-		/* The client has closed its side: it can send nothing more, and
-		 * a pending verdict will have no one to answer to.  The pending
-		 * verdict is cancelled by session_free(), which must still see
-		 * run.active to free the walk's arguments (a RCPT address). */
-		if (s->state == SESSION_BODY && s->close_reason == NULL)
-			s->close_reason = "client closed during DATA";
-		if (s->bdat.reading && s->close_reason == NULL)
-			s->close_reason = "client closed during BDAT";
-		s->dead = 1;
-	}
+	/* At EOF only what can never complete ends the session: a pending
+	 * verdict, a held-back AUTH reply or a reply backlog is waited for
+	 * (the plugin's timeout= and --timeout still bound the wait). */
+	if (s->eof && !s->dead && !s->close_after_flush &&
+	    (st == STEP_NEED_INPUT || s->starttls_pending))
+		session_eof(s);
 }
 
 /* conn_idle_resume - switch the greeting-pause timer back to idle duty */
@@ -1457,8 +1530,7 @@ session_free(struct session *s)
 	ev_timer_stop(loop, &s->pend.timeout);
 	ev_timer_stop(loop, &s->pend.kick);
 	tls_free(s);
-	ev_timer_stop(loop, &s->auth_delay);
-	free(s->auth_login_user);
+	auth_session_free(s);
 	free(s->auth_user);
 	close(s->fd);
 	u64map_del(&srv->sessions, s->id);

@@ -1,6 +1,8 @@
 """AUTH (RFC 4954) in the real daemon with the bundled authfile plugin:
 swaks and smtplib over STARTTLS and implicit TLS, plaintext refusal,
-failures slowed down by a timer, brute force cut off by --max-errors."""
+failures slowed down by a timer that follows the client address across
+connections, brute force cut off by --max-errors, every error ending the
+exchange, NULs inside values refused."""
 import base64
 import os
 import shutil
@@ -128,6 +130,84 @@ class AuthTest(DaemonTestCase):
         self.assertEqual(r.code, 535)
         self.assertEqual(c.reply().code, 421)
         self.assertTrue(c.closed())
+
+    def test_every_error_ends_the_exchange(self):
+        # An over-long answer (100 KiB) is refused and the next line is a
+        # command again, not a SASL answer; likewise after * and bad base64.
+        d = self.start("--auth-insecure")
+        c = self.client(d)
+        c.ehlo()
+        self.assertEqual(c.cmd("AUTH PLAIN").code, 334)
+        c.send("A" * 100 * 1024 + "\r\n")
+        self.assertEqual((c.reply().code, c.buf), (500, b""))
+        self.assertEqual(c.cmd("NOOP").code, 250)
+        for answer, code in (("*", 501), ("!!!!", 501)):
+            self.assertEqual(c.cmd("AUTH LOGIN").code, 334)
+            self.assertEqual(c.cmd(answer).code, code)
+            self.assertEqual(c.cmd("NOOP").code, 250)
+        self.assertEqual(c.cmd("AUTH LOGIN " + b64("alice")).code, 334)
+        c.send("B" * 3000 + "\r\n")
+        self.assertEqual(c.reply().code, 500)
+        self.assertEqual(c.cmd("MAIL FROM:<a@test.example>").code, 250)
+
+    def test_nul_inside_a_value_is_refused_not_cut(self):
+        d = self.start("--auth-insecure")
+        cases = [["AUTH LOGIN " + b64("alice\0junk"), b64("secret")],
+                 ["AUTH LOGIN", b64("alice\0junk"), b64("secret")],
+                 ["AUTH LOGIN " + b64("alice"), b64("secret\0junk")],
+                 ["AUTH PLAIN " + b64("\0alice\0secret\0junk")],
+                 ["AUTH PLAIN " + b64("\0alice\0junk\0secret")]]
+        for lines in cases:
+            c = self.client(d)
+            c.ehlo()
+            codes = [c.cmd(l) for l in lines]
+            last = next(r for r in codes if r.code != 334)
+            self.assertEqual((last.code, last.enhanced), (501, "5.5.2"), lines)
+            self.assertEqual(c.cmd("MAIL FROM:<a@test.example>").code, 250)
+            c.close()
+        self.assertNotIn("authenticated as", d.log())
+
+    def test_throttle_holds_535_and_follows_the_address(self):
+        d = self.start("--auth-insecure")
+
+        def guess(c, i):
+            c.send("AUTH PLAIN %s\r\n" % b64("\0alice\0guess%d" % i))
+
+        # Two failures make 127.0.0.1 a throttled address (0.5 s, 1 s).
+        for i in range(2):
+            with self.client(d) as c:
+                c.ehlo()
+                guess(c, i)
+                self.assertEqual(c.reply().code, 535)
+        d.wait_log("auth throttle: 127.0.0.1 has 2 failed AUTH attempts")
+        # A fresh connection per guess buys nothing: each 535 itself is
+        # held about 1 s.
+        t0 = time.time()
+        for i in range(5):
+            with self.client(d) as c:
+                c.ehlo()
+                t = time.time()
+                guess(c, i)
+                self.assertEqual(c.reply().code, 535)
+                self.assertGreaterEqual(time.time() - t, 0.9)
+        self.assertGreaterEqual(time.time() - t0, 4.5)
+        self.assertLess(time.time() - t0, 9 * SLOW)
+        # Nor do parallel connections: their checks take turns.
+        cs = [self.client(d) for _ in range(3)]
+        for c in cs:
+            c.ehlo()
+        t0 = time.time()
+        for i, c in enumerate(cs):
+            guess(c, i)
+        self.assertEqual([c.reply().code for c in cs], [535] * 3)
+        self.assertGreaterEqual(time.time() - t0, 2.7)
+        self.assertLess(time.time() - t0, 6 * SLOW)
+        # The right password too waits for the address's turn.
+        c = self.client(d)
+        c.ehlo()
+        t = time.time()
+        self.assertEqual(c.cmd("AUTH PLAIN " + b64("\0alice\0secret")).code, 235)
+        self.assertLess(time.time() - t, 2 * SLOW)
 
     def test_plaintext_refused_without_auth_insecure(self):
         d = self.start()

@@ -11,11 +11,12 @@ import hashlib
 import os
 import re
 import socket
+import subprocess
 import tempfile
 import time
 import unittest
 
-from smtphook_test import DaemonTestCase, SLOW, plugin_path
+from smtphook_test import DaemonTestCase, SLOW, plugin_path, require_c_compiler
 
 RECORDER = plugin_path("chunk_recorder")
 TRACE_RE = re.compile(rb"\AReceived: [^\r\n]*\r\n(?:\t[^\r\n]*\r\n)*")
@@ -350,6 +351,120 @@ class LargeMessageTest(DataTestCase):
         self.assertEqual(len(rec), len(body))
         self.assertEqual(hashlib.sha256(rec).hexdigest(), h)
         self.d.wait_log("%d octets" % len(body))
+
+
+class HeaderLimitsTest(DataTestCase):
+    """At most 1,000 header fields, 1 MiB of header section, 64 KiB per
+    unfolded field and 100 Received: fields (docs/PROTOCOL.md); past them
+    the message is read to its end and refused, and the session goes on."""
+
+    def refused_then_ok(self, header, code, enhanced, bdat=False):
+        c = self.ehlo_client()
+        message = header + b"\r\nbody\r\n"
+        if bdat:
+            self.assertEqual(c.cmd("MAIL FROM:<a@test.example>").code, 250)
+            self.assertEqual(c.cmd("RCPT TO:<r@test.example>").code, 250)
+            c.send(b"BDAT %d LAST\r\n" % len(message) + message)
+            r = c.reply()
+        else:
+            r = self.send_raw(c, stuff(message))
+        self.assertEqual((r.code, r.enhanced), (code, enhanced), r)
+        # The next transaction in the same session is untouched.
+        r = self.send_raw(c, stuff(b"Subject: next\r\n\r\nok\r\n"))
+        self.assertEqual(r.code, 250, r)
+        self.assertEqual(self.recorded(r), b"Subject: next\r\n\r\nok\r\n")
+        return c
+
+    @staticmethod
+    def fields(n, name=b"X-F"):
+        return b"".join(b"%s: %d\r\n" % (name, i) for i in range(n))
+
+    def test_1000_fields_accepted(self):
+        c = self.ehlo_client()
+        message = self.fields(1000) + b"\r\nbody\r\n"
+        r = self.send_raw(c, stuff(message))
+        self.assertEqual(r.code, 250, r)
+        self.assertEqual(self.recorded(r), message)
+
+    def test_1001_fields_refused(self):
+        self.refused_then_ok(self.fields(1001), 552, "5.3.4")
+        self.d.wait_log("refused: too many header fields")
+
+    def test_20000_fields_refused(self):
+        # The unbounded case of the report: 21,845 one-line fields.
+        self.refused_then_ok(b"a:\r\n" * 21845, 552, "5.3.4")
+
+    def test_header_section_over_1_mib_refused(self):
+        field = b"X-Big: " + b"v" * 60000 + b"\r\n"
+        self.refused_then_ok(field * 18, 552, "5.3.4")
+        self.d.wait_log("refused: a header section over the size limit")
+
+    def test_one_field_over_64_kib_refused(self):
+        folded = b"X-Long: start" + b"\r\n\t" + b"\r\n\t".join([b"w" * 900] * 80) + b"\r\n"
+        self.refused_then_ok(folded, 552, "5.3.4")
+        self.d.wait_log("refused: a header field over the size limit")
+
+    def test_100_received_accepted_101_refused(self):
+        c = self.ehlo_client()
+        message = self.fields(100, b"Received") + b"\r\nbody\r\n"
+        r = self.send_raw(c, stuff(message))
+        self.assertEqual(r.code, 250, r)
+        self.refused_then_ok(self.fields(101, b"received"), 554, "5.4.6")
+
+    def test_limits_hold_for_bdat(self):
+        self.refused_then_ok(self.fields(1001), 552, "5.3.4", bdat=True)
+
+
+FAIL_MALLOC_C = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdlib.h>
+/* malloc(FAIL_MALLOC_SIZE) fails; every other size goes through. */
+void *malloc(size_t n)
+{
+	static void *(*real)(size_t);
+	static size_t fail;
+	if (real == NULL) {
+		const char *e = getenv("FAIL_MALLOC_SIZE");
+		fail = e != NULL ? (size_t)strtoul(e, NULL, 10) : 0;
+		real = (void *(*)(size_t))dlsym(RTLD_NEXT, "malloc");
+	}
+	return n == fail && fail != 0 ? NULL : real(n);
+}
+"""
+
+
+class AllocationFailureTest(DataTestCase):
+    """A header the store cannot keep gets a temporary copy; when that
+    allocation fails the message fails with 451 4.3.0 instead of going
+    past the header hooks unseen (and being accepted)."""
+    FAIL_SIZE = 50001       # malloc(name + value + 2) of the second field
+
+    def setUp(self):
+        tmp = tempfile.TemporaryDirectory(prefix="smtphook-nomem-")
+        self.addCleanup(tmp.cleanup)
+        so = os.path.join(tmp.name, "failmalloc.so")
+        src = os.path.join(tmp.name, "failmalloc.c")
+        with open(src, "w") as f:
+            f.write(FAIL_MALLOC_C)
+        r = subprocess.run([require_c_compiler(), "-shared", "-fPIC", "-o", so, src, "-ldl"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        env = {"LD_PRELOAD": so, "FAIL_MALLOC_SIZE": str(self.FAIL_SIZE)}
+        if os.environ.get("ASAN_OPTIONS"):
+            env["ASAN_OPTIONS"] = os.environ["ASAN_OPTIONS"] + ":verify_asan_link_order=0"
+        self.file = os.path.join(tmp.name, "message")
+        self.d = self.daemon("-p", "%s:file=%s" % (RECORDER, self.file), env=env)
+
+    def test_failed_header_copy_fails_the_message(self):
+        c = self.ehlo_client()
+        first = b"X-Fill: " + b"f" * 40000 + b"\r\n"            # kept in the store
+        name = b"X-Fail"
+        second = name + b": " + b"v" * (self.FAIL_SIZE - len(name) - 2) + b"\r\n"
+        r = self.send_raw(c, stuff(first + second + b"\r\nbody\r\n"))
+        self.assertEqual((r.code, r.enhanced), (451, "4.3.0"), r)
+        r = self.send_raw(c, stuff(b"Subject: next\r\n\r\nok\r\n"))
+        self.assertEqual(r.code, 250, r)
 
 
 if __name__ == "__main__":

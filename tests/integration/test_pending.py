@@ -8,6 +8,7 @@ import hashlib
 import os
 import re
 import socket
+import struct
 import threading
 import time
 import unittest
@@ -24,6 +25,14 @@ class PendingTestCase(DaemonTestCase):
         c = self.client(d)
         self.assertEqual(c.ehlo().code, 250)
         return c
+
+    @staticmethod
+    def gone(c):
+        """The client goes away for good: an abortive close (RST).  A plain
+        close() only sends a FIN, which the daemon cannot tell from a
+        half-close: that one is waited for (test_halfclose.py)."""
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.close()
 
     def timed(self, fn, *args):
         t0 = time.monotonic()
@@ -226,7 +235,7 @@ class TimerTest(PendingTestCase):
         self.assertEqual(c.cmd("MAIL FROM:<a@test.example>").code, 250)
         c.send("RCPT TO:<b@test.example>\r\n")
         d.wait_log("pending_timer: pend rcpt")
-        c.close()
+        self.gone(c)
         d.wait_log("pending_timer: cancelled rcpt")
         # Past the delay: the stopped timer never fired.
         time.sleep(1.7)
@@ -239,7 +248,7 @@ class TimerTest(PendingTestCase):
         start_data(c)
         c.send(b"Subject: gone\r\n\r\nhalf")
         d.wait_log("pending_timer: pend chunk")
-        c.close()
+        self.gone(c)
         d.wait_log("pending_timer: cancelled chunk")
         self.assertHealthy(d)
 
@@ -294,7 +303,7 @@ class PoolTest(PendingTestCase):
         self.assertEqual(c.cmd("MAIL FROM:<a@test.example>").code, 250)
         c.send("RCPT TO:<b@test.example>\r\n")
         d.wait_log("pending_thread: submit rcpt")
-        c.close()
+        self.gone(c)
         d.wait_log("pending_thread: cancelled rcpt")
         # done still runs; its sh_resume() finds nothing (-1).
         d.wait_log("pending_thread: done rcpt rc=-1")
@@ -386,7 +395,7 @@ class NeverTest(PendingTestCase):
         self.assertEqual(c.cmd("MAIL FROM:<a@test.example>").code, 250)
         c.send("RCPT TO:<b@test.example>\r\n")
         d.wait_log("pending_never: pend rcpt")
-        c.close()
+        self.gone(c)
         d.wait_log("pending_never: cancelled rcpt")
         self.assertHealthy(d)
 

@@ -200,3 +200,86 @@ Test(auth, authfile_plugin_on_the_pool)
 	sh_harness_free(h);
 	unlink(path);
 }
+
+/* The per-address failure table (server/auth_throttle.c), on its own. */
+#include "auth_throttle.h"
+
+static void
+v4(uint8_t key[16], unsigned n)
+{
+	memset(key, 0, 16);
+	key[10] = key[11] = 0xff;
+	key[12] = 192, key[13] = 0, key[14] = (uint8_t)(n >> 8), key[15] = (uint8_t)n;
+}
+
+Test(auth, throttle_delays_checks_and_evicts)
+{
+	static struct auth_throttle t;
+	uint8_t a[16], b[16];
+	unsigned fails, i;
+	int rose;
+	double w;
+
+	cr_assert_eq(auth_throttle_delay(1), 0.5);
+	cr_assert_eq(auth_throttle_delay(2), 1.0);
+	cr_assert_eq(auth_throttle_delay(10), 2.0);
+	cr_assert_eq(auth_throttle_delay(1000), 8.0);
+	v4(a, 1), v4(b, 2);
+	cr_assert_eq(auth_throttle_wait(&t, a, 100.0), 0.0);
+	cr_assert_eq(auth_throttle_fail(&t, a, 100.0, &fails, &rose), 0.5);
+	cr_assert_eq(fails, 1);
+	cr_assert_eq(rose, 0);
+	/* another connection of the same address, before the 535 went out */
+	w = auth_throttle_wait(&t, a, 100.2);
+	cr_assert_float_eq(w, 0.3, 1e-9);
+	cr_assert_eq(auth_throttle_fail(&t, a, 100.5, &fails, &rose), 1.0);
+	cr_assert_eq(fails, 2);
+	cr_assert_eq(rose, 1);
+	/* three parallel checks take turns, one a second */
+	cr_assert_eq(auth_throttle_wait(&t, a, 100.5), 1.0);
+	cr_assert_eq(auth_throttle_wait(&t, a, 100.5), 2.0);
+	cr_assert_eq(auth_throttle_wait(&t, a, 100.5), 3.0);
+	cr_assert_eq(auth_throttle_wait(&t, b, 100.5), 0.0);	/* others are free */
+	/* forgotten AUTH_THROTTLE_TTL after the last failure */
+	cr_assert_eq(auth_throttle_fail(&t, a, 2000.0, &fails, &rose), 0.5);
+	cr_assert_eq(fails, 1);
+	/* IPv6 counts by /64 */
+	memset(a, 0, 16), a[0] = 0x20, a[1] = 0x01, a[15] = 1;
+	memcpy(b, a, 16), b[15] = 2;
+	auth_throttle_fail(&t, a, 3000.0, &fails, &rose);
+	auth_throttle_fail(&t, b, 3000.0, &fails, &rose);
+	cr_assert_eq(fails, 2);
+	/* full: the oldest record makes room, the table never grows */
+	for (i = 0; i < 2 * AUTH_THROTTLE_CAP; i++) {
+		v4(b, i + 10);
+		auth_throttle_fail(&t, b, 4000.0 + i, &fails, &rose);
+	}
+	cr_assert_eq(t.len, AUTH_THROTTLE_CAP);
+	v4(b, 10);
+	cr_assert_eq(auth_throttle_wait(&t, b, 4000.0 + 2 * AUTH_THROTTLE_CAP), 0.0);
+	v4(b, 2 * AUTH_THROTTLE_CAP + 9);
+	w = auth_throttle_wait(&t, b, 4000.0 + 2 * AUTH_THROTTLE_CAP - 1);
+	cr_assert_gt(w, 0.0);
+}
+
+Test(auth, errors_end_the_exchange_and_nul_is_refused)
+{
+	sh_harness *h = start("PLAIN,LOGIN");
+	char line[4096];
+
+	/* over-long answer: 500, and the next line is a command again */
+	cr_assert_eq(sh_harness_cmd(h, "AUTH PLAIN"), 334);
+	memset(line, 'A', sizeof(line) - 1);
+	line[sizeof(line) - 1] = '\0';
+	cr_assert_eq(sh_harness_cmd(h, line), 500);
+	cr_assert_eq(sh_harness_cmd(h, "NOOP"), 250);
+	/* LOGIN user alice\0junk: refused, never cut to "alice" */
+	cr_assert_eq(sh_harness_cmd(h, "AUTH LOGIN YWxpY2UAanVuaw=="), 501);
+	cr_assert(strncmp(sh_harness_reply(h), "501 5.5.2", 9) == 0);
+	cr_assert_eq(sh_harness_cmd(h, "c2VjcmV0"), 500);	/* not an answer */
+	/* PLAIN \0alice\0secret\0x: a NUL in the password */
+	cr_assert_eq(sh_harness_cmd(h, "AUTH PLAIN AGFsaWNlAHNlY3JldAB4"), 501);
+	cr_assert_eq(sh_harness_cmd(h, "MAIL FROM:<a@example.org>"), 250);
+	cr_assert_str_eq(seen_user, "(none)");
+	sh_harness_free(h);
+}

@@ -552,6 +552,160 @@ Test(params, notify_orcpt)
 	    SMTP_PARSE_UNKNOWN_PARAM, "NOTIFY is for RCPT");
 }
 
+/* fill - n copies of c at p */
+static char *
+fill(char *p, int c, size_t n)
+{
+	memset(p, c, n);
+	p[n] = '\0';
+	return p + n;
+}
+
+Test(params, orcpt_length_boundary)
+{
+	struct smtp_mail_arg	ma;
+	const char		*why = NULL, *enh = NULL;
+	char			buf[1024], *v;
+	size_t			vlen;
+
+	/* The whole value, "rfc822;" + xtext, is at most 500 octets. */
+	v = buf + sprintf(buf, "TO:<a@b.example> ORCPT=rfc822;");
+	fill(v, 'x', 500 - 7);
+	vlen = strlen(buf) - (size_t)(strchr(buf, '=') + 1 - buf);
+	cr_assert_eq(vlen, 500);
+	cr_assert_eq(rcpt(buf, &ma), SMTP_PARSE_OK);
+	cr_assert_eq(ma.orcpt_len, 500);
+	cr_assert_eq(memcmp(ma.orcpt, strchr(buf, '=') + 1, 500), 0);
+	cr_assert_eq(ma.params[0].value_len, 500);
+
+	strcat(buf, "x");
+	cr_assert_eq(smtp_parse_mail_arg(buf, strlen(buf), 1, &ma, &why),
+	    SMTP_PARSE_BAD_PARAM);
+	cr_assert_str_eq(why, "ORCPT parameter too long");
+	cr_assert_eq(smtp_parse_status_code(SMTP_PARSE_BAD_PARAM, 1, &enh),
+	    501);
+	cr_assert_str_eq(enh, "5.5.4");
+
+	/* The octets as sent count, not the decoded characters. */
+	v = buf + sprintf(buf, "TO:<a@b.example> ORCPT=rfc822;");
+	while (v - strchr(buf, '=') - 1 + 3 <= 500)
+		v += sprintf(v, "+41");
+	cr_assert_eq(rcpt(buf, &ma), SMTP_PARSE_OK);
+	cr_assert_eq(ma.orcpt_len, 499);
+	strcat(buf, "+41");
+	cr_assert_eq(rcpt(buf, &ma), SMTP_PARSE_BAD_PARAM);
+
+	/* Raw UTF-8 (addr-type utf-8) counts by the octet. */
+	v = buf + sprintf(buf, "TO:<a@b.example> ORCPT=utf-8;");
+	while (v - strchr(buf, '=') - 1 + 2 <= 500)
+		v += sprintf(v, "\xc3\xa9");
+	cr_assert_eq(rcpt(buf, &ma), SMTP_PARSE_OK);
+	cr_assert_eq(ma.orcpt_len, 500);
+	strcat(buf, "\xc3\xa9");
+	cr_assert_eq(rcpt(buf, &ma), SMTP_PARSE_BAD_PARAM);
+
+	/* The 594-octet value of issue 9 is refused, not accepted. */
+	v = buf + sprintf(buf, "TO:<a@b.example> ORCPT=rfc822;");
+	fill(v, 'y', 594 - 7);
+	cr_assert_eq(rcpt(buf, &ma), SMTP_PARSE_BAD_PARAM);
+}
+
+Test(params, envid_length_boundary_encoded)
+{
+	struct smtp_mail_arg	ma;
+	const char		*why = NULL;
+	char			buf[1024], *v;
+	int			i;
+
+	/* 100 characters, each sent as "+XX": 300 octets, accepted whole. */
+	v = buf + sprintf(buf, "FROM:<a@b.example> ENVID=");
+	for (i = 0; i < 100; i++)
+		v += sprintf(v, "+%02X", 0x21 + i % 90);
+	cr_assert_eq(mail(buf, &ma), SMTP_PARSE_OK);
+	cr_assert_eq(ma.envid_len, 300);
+	cr_assert_eq(memcmp(ma.envid, strchr(buf, '=') + 1, 300), 0);
+
+	strcat(buf, "z");
+	cr_assert_eq(smtp_parse_mail_arg(buf, strlen(buf), 0, &ma, &why),
+	    SMTP_PARSE_BAD_PARAM);
+	cr_assert_str_eq(why, "ENVID parameter too long");
+}
+
+Test(params, notify_each_keyword_once)
+{
+	struct smtp_mail_arg	ma;
+
+	cr_assert_eq(rcpt("TO:<a@b.example> NOTIFY=DELAY,FAILURE,SUCCESS",
+	    &ma), SMTP_PARSE_OK);
+	cr_assert_eq(ma.notify_len, 21);
+	cr_assert_eq(rcpt("TO:<a@b.example> NOTIFY=SUCCESS,success", &ma),
+	    SMTP_PARSE_BAD_PARAM, "repeated keyword");
+	cr_assert_eq(rcpt("TO:<a@b.example> NOTIFY=NEVER,NEVER", &ma),
+	    SMTP_PARSE_BAD_PARAM);
+	cr_assert_eq(rcpt("TO:<a@b.example> NOTIFY=DELAY,FAILURE,DELAY",
+	    &ma), SMTP_PARSE_BAD_PARAM);
+}
+
+Test(params, longest_accepted_lines_carried_whole)
+{
+	struct smtp_mail_arg	ma;
+	char			buf[2048], *v, *envid, *auth, *orcpt;
+	size_t			i;
+	int			k;
+
+	/* A 254-octet mailbox and every MAIL parameter at its longest. */
+	make_path(buf, "FROM:", 254, 1);
+	v = buf + strlen(buf);
+	v += sprintf(v, " SIZE=18446744073709551615 BODY=8BITMIME SMTPUTF8 "
+	    "RET=HDRS ENVID=");
+	envid = v;
+	for (k = 0; k < 100; k++)
+		v += sprintf(v, "+2B");
+	v += sprintf(v, " AUTH=");
+	auth = v;
+	v = fill(v, 'q', 1000);
+	cr_assert_eq(mail(buf, &ma), SMTP_PARSE_OK);
+	cr_assert_eq(ma.addr_len, 254);
+	cr_assert_eq(ma.nparams, 6);
+	cr_assert_eq(ma.envid_len, 300);
+	cr_assert_eq(ma.envid, envid);
+	cr_assert_eq(ma.auth_len, 1000);
+	cr_assert_eq(ma.auth, auth);
+	for (i = 0; i < ma.nparams; i++)
+		cr_assert(ma.params[i].value == NULL ||
+		    ma.params[i].value + ma.params[i].value_len <= v);
+
+	/* A 254-octet forward-path, NOTIFY and ORCPT at their longest. */
+	make_path(buf, "TO:", 254, 1);
+	v = buf + strlen(buf);
+	v += sprintf(v, " NOTIFY=SUCCESS,FAILURE,DELAY ORCPT=rfc822;");
+	orcpt = v - 7;
+	fill(v, 'o', 493);
+	cr_assert_eq(rcpt(buf, &ma), SMTP_PARSE_OK);
+	cr_assert_eq(ma.addr_len, 254);
+	cr_assert_eq(ma.notify_len, 21);
+	cr_assert_eq(ma.orcpt, orcpt);
+	cr_assert_eq(ma.orcpt_len, 500);
+}
+
+Test(mail, long_local_part_accepted_whole)
+{
+	struct smtp_mail_arg	ma;
+	char			buf[400];
+
+	/*
+	 * RFC 5321 §4.5.3.1.1's 64 octets are not enforced (§4.5.3.1:
+	 * accept longer objects where possible; VERP/SRS exceed it), so
+	 * the path limit alone bounds it: 242 octets + "@example.com".
+	 */
+	make_path(buf, "TO:", 254, 1);
+	cr_assert_eq(rcpt(buf, &ma), SMTP_PARSE_OK);
+	cr_assert_eq(ma.local_len, 242);
+	cr_assert_eq(ma.addr_len, 254);
+	cr_assert_eq(memcmp(ma.addr, buf + 4, 254), 0);
+	cr_assert_eq(ma.addr[254], '\0');
+}
+
 Test(params, syntax_unknown_too_many)
 {
 	struct smtp_mail_arg	ma;
