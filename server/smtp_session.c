@@ -380,7 +380,6 @@ greet_pause_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	struct session *s = w->data;
 
 	(void)loop, (void)revents;
-	s->in_event = 1;
 	conn_idle_resume(s);
 	session_start(s);
 	session_process(s);
@@ -707,16 +706,33 @@ piece_done(struct session *s, sh_verdict v)
 	}
 }
 
+/* header_nomem - an allocation for the header walk failed: 451 4.3.0 */
+static void
+header_nomem(struct session *s, const char *what)
+{
+	log_msg(LOG_WARN, "session %s: message %s: out of memory for %s; "
+	    "refused with 451 4.3.0", s->id_str, s->tx->id, what);
+	start_drain(s, SH_TEMPFAIL, NULL, 451, "4.3.0",
+	    "Out of memory, try again later");
+}
+
 /* deliver_header - hand one header field to the chain */
 static void
 deliver_header(struct session *s, const char *name, size_t nl,
     const char *value, size_t vl)
 {
 	struct tx *tx = s->tx;
+	int stored;
 
 	/* Hooks get NUL-terminated copies: the stored ones, or (past the
-	 * store's budget) a per-field temporary. */
-	if (tx_store_header(tx, name, nl, value, vl) == 0) {
+	 * store's budget) a per-field temporary.  Never skip a plugin for
+	 * want of memory, nor keep a field from sh_tx_header(): the message
+	 * fails instead. */
+	if ((stored = tx_store_header(tx, name, nl, value, vl)) < 0) {
+		header_nomem(s, "the header store");
+		return;
+	}
+	if (stored == 0) {
 		s->run.arg.header.name = tx->hdr_store + tx->hdr_idx[tx->nhdr - 1].name;
 		s->run.arg.header.value = tx->hdr_store + tx->hdr_idx[tx->nhdr - 1].value;
 	} else {
@@ -724,9 +740,7 @@ deliver_header(struct session *s, const char *name, size_t nl,
 
 		free(tx->hdr_tmp);
 		if ((tx->hdr_tmp = tmp) == NULL) {
-			/* Never skip a plugin: the message fails instead. */
-			start_drain(s, SH_TEMPFAIL, NULL, 451, "4.3.0",
-			    "Out of memory, try again later");
+			header_nomem(s, "a header field's copy");
 			return;
 		}
 		memcpy(tmp, name, nl);
@@ -1374,7 +1388,6 @@ session_accept_on(struct server *srv, int fd, const struct sockaddr *peer,
 	};
 	log_msg(LOG_INFO, "session %s: connect from [%s]:%u to [%s]:%u", s->id_str,
 	    s->peer_addr, s->peer_port, s->local_addr, s->local_port);
-	s->in_event = 1;
 	conn_start(s);
 	if (implicit_tls) {
 		/* RFC 8314: the handshake comes first; the connect hooks and
@@ -1398,7 +1411,6 @@ session_accept_on(struct server *srv, int fd, const struct sockaddr *peer,
 void
 session_shutdown(struct session *s)
 {
-	s->in_event = 1;
 	if (s->tls_handshaking) {
 		/* No SMTP yet on this channel (and no reply can go out in
 		 * plaintext): do not wait for the handshake to finish. */
@@ -1418,7 +1430,6 @@ session_shutdown(struct session *s)
 void
 session_force_close(struct session *s)
 {
-	s->in_event = 1;
 	if (!s->close_after_flush) {
 		session_reply(s, 421, "4.3.2", "%s Service shutting down, closing "
 		    "connection", s->info.hostname);
@@ -1554,7 +1565,6 @@ session_free(struct session *s)
 void
 session_event_end(struct session *s)
 {
-	s->in_event = 0;
 	/* A flush that drains the queue at once brings no write event: go
 	 * on with the commands that the output high-water mark held back
 	 * (no read event would either: they are already buffered). */

@@ -17,6 +17,8 @@
 #include "session.h"
 
 #define TX_HEADER_STORE_MAX (64 * 1024)
+#define TX_HEADER_INDEX_SIZE \
+	(TX_HEADER_FIELDS_MAX * sizeof(struct tx_header_ref))
 #define TX_TRACE_MAX (16 * 1024 + 4096)	/* added headers + Received */
 
 /* tx_new - a transaction with an id unique across runs and processes */
@@ -129,8 +131,12 @@ tx_append_rcpt(struct tx *tx, sh_address *rcpt)
 }
 
 /*
- * tx_store_header - keep a header for sh_tx_header(); bounded: past 64 KiB
- * of headers, further fields are passed to hooks but not kept.
+ * tx_store_header - keep a header for sh_tx_header().  Bounded: the index
+ * (TX_HEADER_FIELDS_MAX entries, the most a message may have) and the
+ * 64 KiB store are one allocation, made at the first field.  Returns 0
+ * when stored, 1 when the store's budget is spent (the field still goes to
+ * the hooks, from a temporary copy, but is not kept), -1 when the
+ * allocation failed: the caller fails the transaction (451 4.3.0).
  */
 int
 tx_store_header(struct tx *tx, const char *name, size_t nl, const char *value,
@@ -138,19 +144,19 @@ tx_store_header(struct tx *tx, const char *name, size_t nl, const char *value,
 {
 	size_t need = nl + vl + 2;
 
-	if (tx->hdr_len + need > TX_HEADER_STORE_MAX)
-		return -1;
-	if (tx->hdr_store == NULL &&
-	    (tx->hdr_store = malloc(TX_HEADER_STORE_MAX)) == NULL)
-		return -1;
-	if (tx->nhdr == tx->hdr_cap) {
-		size_t ncap = tx->hdr_cap ? tx->hdr_cap * 2 : 16;
-		struct tx_header_ref *n = realloc(tx->hdr_idx, ncap * sizeof(*n));
-		if (n == NULL)
+	if (tx->hdr_store == NULL) {
+		/* The index first: malloc's alignment is the index's. */
+		struct tx_header_ref *idx = malloc(TX_HEADER_INDEX_SIZE +
+		    TX_HEADER_STORE_MAX);
+
+		if (idx == NULL)
 			return -1;
-		tx->hdr_idx = n;
-		tx->hdr_cap = ncap;
+		tx->hdr_idx = idx;
+		tx->hdr_cap = TX_HEADER_FIELDS_MAX;
+		tx->hdr_store = (char *)idx + TX_HEADER_INDEX_SIZE;
 	}
+	if (tx->nhdr == tx->hdr_cap || tx->hdr_len + need > TX_HEADER_STORE_MAX)
+		return 1;
 	tx->hdr_idx[tx->nhdr].name = (uint32_t)tx->hdr_len;
 	memcpy(tx->hdr_store + tx->hdr_len, name, nl);
 	tx->hdr_store[tx->hdr_len + nl] = '\0';
@@ -265,8 +271,7 @@ tx_end(struct session *s, int accepted)
 		free(tx->rcpts[i]);
 	free(tx->rcpts);
 	free(tx->hs);
-	free(tx->hdr_store);
-	free(tx->hdr_idx);
+	free(tx->hdr_idx);		/* hdr_store is in the same block */
 	free(tx->trace);
 	free(tx->scratch);
 	free(tx->hdr_tmp);

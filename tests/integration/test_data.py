@@ -434,11 +434,9 @@ void *malloc(size_t n)
 """
 
 
-class AllocationFailureTest(DataTestCase):
-    """A header the store cannot keep gets a temporary copy; when that
-    allocation fails the message fails with 451 4.3.0 instead of going
-    past the header hooks unseen (and being accepted)."""
-    FAIL_SIZE = 50001       # malloc(name + value + 2) of the second field
+class FailMallocCase(DataTestCase):
+    """A daemon in which malloc(FAIL_SIZE) fails (an LD_PRELOAD shim)."""
+    FAIL_SIZE = 0
 
     def setUp(self):
         tmp = tempfile.TemporaryDirectory(prefix="smtphook-nomem-")
@@ -456,6 +454,13 @@ class AllocationFailureTest(DataTestCase):
         self.file = os.path.join(tmp.name, "message")
         self.d = self.daemon("-p", "%s:file=%s" % (RECORDER, self.file), env=env)
 
+
+class AllocationFailureTest(FailMallocCase):
+    """A header the store cannot keep gets a temporary copy; when that
+    allocation fails the message fails with 451 4.3.0 instead of going
+    past the header hooks unseen (and being accepted)."""
+    FAIL_SIZE = 50001       # malloc(name + value + 2) of the second field
+
     def test_failed_header_copy_fails_the_message(self):
         c = self.ehlo_client()
         first = b"X-Fill: " + b"f" * 40000 + b"\r\n"            # kept in the store
@@ -464,6 +469,23 @@ class AllocationFailureTest(DataTestCase):
         r = self.send_raw(c, stuff(first + second + b"\r\nbody\r\n"))
         self.assertEqual((r.code, r.enhanced), (451, "4.3.0"), r)
         r = self.send_raw(c, stuff(b"Subject: next\r\n\r\nok\r\n"))
+        self.assertEqual(r.code, 250, r)
+
+
+class StoreAllocationFailureTest(FailMallocCase):
+    """The header store (1,000 index entries of 8 octets + 64 KiB, one
+    block, server/tx.c) cannot be allocated: the message fails with
+    451 4.3.0 rather than reaching the plugins with sh_tx_header() empty
+    (before, the store failed silently and the message was accepted)."""
+    FAIL_SIZE = 1000 * 8 + 64 * 1024
+
+    def test_failed_header_store_fails_the_message(self):
+        c = self.ehlo_client()
+        r = self.send_raw(c, stuff(b"Subject: one\r\n\r\nbody\r\n"))
+        self.assertEqual((r.code, r.enhanced), (451, "4.3.0"), r)
+        self.d.wait_log("out of memory for the header store")
+        # No header, no store: the session itself is unharmed.
+        r = self.send_raw(c, stuff(b"\r\nno header\r\n"))
         self.assertEqual(r.code, 250, r)
 
 
