@@ -199,6 +199,10 @@ typedef struct sh_session_info {
 /*
  * sh_tx_info - a read-only view of the current transaction.  `sender` is
  * NULL before MAIL was accepted.  Recipients are the accepted ones so far.
+ * In a chunk call, body_size already counts that chunk, and in_headers is
+ * 0 as soon as the end of the header section was found, which may lie
+ * inside that very chunk: where in the chunk the body starts is not given
+ * (the header hook has had every field of it by then).
  */
 typedef struct sh_tx_info {
 	size_t size;
@@ -379,9 +383,10 @@ sh_reply(sh_ctx *ctx, int code, const char *enhanced, const char *fmt, ...)
 }
 
 /*
- * sh_reject / sh_tempfail / sh_accept - set the reply and return the
- * matching verdict in one statement: `return sh_reject(ctx, 550, "5.7.1",
- * "No")`.
+ * sh_reject / sh_tempfail - set the reply and return the matching verdict
+ * in one statement: `return sh_reject(ctx, 550, "5.7.1", "No")`.  There is
+ * no sh_accept(): ACCEPT usually takes the host's reply; for your own, call
+ * sh_reply() with a 2xx code and return SH_ACCEPT.
  */
 static inline SH_PRINTF(4, 5) sh_verdict
 sh_reject(sh_ctx *ctx, int code, const char *enhanced, const char *fmt, ...)
@@ -478,9 +483,10 @@ sh_tx_trace(sh_ctx *ctx, const char **text)
  * sh_add_header - add a header field to the message: it appears in
  * sh_tx_trace() for later plugins and for storing plugins.  Valid in
  * data, header, chunk and eom.  Name: printable ASCII without ':'; value:
- * no CR/LF (fold it yourself with "\r\n\t" is refused: keep it one line).
- * Returns 0, or -1 (bad name/value, or the 16 KiB per-message budget for
- * added headers is used up).
+ * one line, without CR or LF (a value folded by hand with "\r\n\t" is
+ * refused too).  Returns 0, or -1 (bad name/value, a field over 4 KiB,
+ * called outside data..eom, or the 16 KiB per-message budget for added
+ * headers is used up).
  */
 static inline int
 sh_add_header(sh_ctx *ctx, const char *name, const char *value)

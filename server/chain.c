@@ -343,7 +343,6 @@ pend_kick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop, (void)revents;
 	if (!s->pend.waiting || !s->pend.resolved)
 		return;
-	s->in_event = 1;
 	chain_continue_with(s, take_resolved(s));
 	session_event_end(s);
 }
@@ -365,7 +364,6 @@ pend_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	    "taken as %s", s->id_str, p->name, chain_hook_name(s->run.hook),
 	    p->timeout, v == SH_CONTINUE ? "continue" : v == SH_REJECT ?
 	    "reject" : "tempfail");
-	s->in_event = 1;
 	pend_clear(s);
 	if (cancel != NULL)
 		cancel(arg);

@@ -122,7 +122,6 @@ conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	ssize_t n;
 
 	(void)loop, (void)revents;
-	s->in_event = 1;
 	if (s->tls_handshaking && !conn_handshake_step(s)) {
 		session_event_end(s);
 		return;
@@ -190,7 +189,6 @@ conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct session *s = w->data;
 
 	(void)loop, (void)revents;
-	s->in_event = 1;
 	if (s->tls_handshaking) {
 		conn_handshake_step(s);
 	} else if (tls_wants_write(s) && s->out_sent == s->out_len) {
@@ -217,7 +215,6 @@ conn_idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		if (left <= 0.001) {
 			log_msg(LOG_INFO, "session %s: TLS handshake timed out",
 			    s->id_str);
-			s->in_event = 1;
 			s->dead = 1;
 			s->close_reason = "TLS handshake timeout";
 			session_event_end(s);
@@ -231,7 +228,6 @@ conn_idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		ev_timer_again(loop, w);
 		return;
 	}
-	s->in_event = 1;
 	if (s->state == SESSION_CLOSING) {
 		/* The client does not read our final reply. */
 		s->dead = 1;

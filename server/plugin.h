@@ -29,7 +29,7 @@ struct plugin {
 	double timeout;			/* seconds a PENDING verdict may take */
 	sh_verdict on_timeout;		/* CONTINUE, REJECT or TEMPFAIL */
 	void *data;			/* sh_plugin_set() */
-	int initialised;
+	int initialised;		/* init succeeded: fini is due */
 };
 
 /* plugin_hook - a hook member, or NULL when beyond the plugin's struct */
@@ -37,17 +37,20 @@ struct plugin {
 	((offsetof(sh_plugin, member) + sizeof((p)->desc->member) <=	\
 	    (p)->desc->struct_size) ? (p)->desc->member : NULL)
 
-/* plugin_load - load one -p SPEC; 0, or -1 with a one-line *error_r
- * (static or in errbuf). */
+/* plugin_load - load one -p SPEC into *p (zeroed first); 0, or -1 with
+ * a one-line reason in errbuf and nothing left loaded. */
 int plugin_load(struct plugin *p, const char *spec, const char *plugin_dir,
     char *errbuf, size_t errsize);
 /* plugin_from_descriptor - a linked-in plugin (test harness): the same
  * checks and argument parsing as plugin_load, no dlopen. */
 int plugin_from_descriptor(struct plugin *p, const sh_plugin *desc,
     const char *args, char *errbuf, size_t errsize);
-/* plugin_unload - release what plugin_load took (after fini). */
+/* plugin_unload - release what plugin_load or plugin_from_descriptor
+ * took (after fini); dlclose() unless SMTPHOOK_NO_DLCLOSE is set. */
 void plugin_unload(struct plugin *p);
-/* plugin_default_dir - where NAME.so is looked for without --plugin-dir */
+/* plugin_search_dirs - the directories where a bare NAME.so is looked
+ * for: --plugin-dir alone when given, else the build tree next to the
+ * executable (selfdir, of selfsize) and the installed library directory */
 void plugin_search_dirs(const char *plugin_dir, const char **dirs, size_t *ndirs,
     char *selfdir, size_t selfsize);
 

@@ -110,7 +110,6 @@ struct tx {
 	sh_address *sender;		/* one malloc'd block */
 	sh_address **rcpts;		/* each one block */
 	size_t nrcpts, rcpt_cap;
-	const sh_address **rcpt_view;	/* == rcpts, const view for plugins */
 	int smtputf8;
 	uint64_t body_size;
 	struct data_decoder dec;
@@ -177,7 +176,7 @@ struct session {
 	double started;
 	enum session_state state;
 	unsigned esmtp : 1, early_talker : 1, dead : 1, close_after_flush : 1;
-	unsigned eof : 1, discard_line : 1, in_event : 1, greeted : 1;
+	unsigned eof : 1, discard_line : 1, greeted : 1;
 	unsigned connect_hooks_ran : 1;
 	unsigned pipelined_ahead : 1;	/* more input followed the last command */
 	unsigned tls_handshaking : 1, tls_want_write : 1;

@@ -81,7 +81,6 @@ auth_check_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	struct session *s = w->data;
 
 	(void)loop, (void)revents;
-	s->in_event = 1;
 	s->auth_delaying = 0;
 	chain_start(s, SH_HOOK_AUTH, 0, auth_done);
 	session_process(s);
@@ -95,7 +94,6 @@ auth_fail_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	struct session *s = w->data;
 
 	(void)loop, (void)revents;
-	s->in_event = 1;
 	s->auth_delaying = 0;
 	/* run.reply is the deciding plugin's (REJECT) or empty: no walk ran
 	 * since, as the session was held. */

@@ -50,6 +50,7 @@
 
 #include <smtphook.h>
 
+#include "helpers/sh_helpers.h"
 #include "maildump.h"
 
 #define STORAGE_TEXT "Requested action not taken: insufficient system storage"
@@ -269,11 +270,10 @@ md_init(sh_ctx *ctx, const sh_arg *args, size_t nargs)
 				goto fail;
 			}
 		} else if (strcmp(k, "fsync") == 0) {
-			if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0) {
+			if (sh_parse_bool(v, &c->sync) < 0) {
 				sh_error(ctx, "fsync= must be yes or no, not '%s'", v);
 				goto fail;
 			}
-			c->sync = strcmp(v, "yes") == 0;
 		} else if (strcmp(k, "split") == 0) {
 			if (strcmp(v, "none") != 0 && strcmp(v, "rcpt") != 0) {
 				sh_error(ctx, "split= must be none or rcpt, not '%s'", v);
@@ -494,25 +494,76 @@ job_free(struct md_job *j)
 }
 
 /* dsn_params - " RET=.. ENVID=.." / " NOTIFY=.. ORCPT=..": the RFC 3461
- * parameters an address came with (xtext: printable, no spaces), or "" */
+ * parameters an address came with (xtext: printable, no spaces), whole;
+ * with out NULL only counted.  Returns the length. */
 static size_t
-dsn_params(const sh_address *a, const char *const *keys, char *out, size_t size)
+dsn_params(const sh_address *a, const char *const *keys, char *out)
 {
 	size_t n = 0;
 
-	out[0] = '\0';
 	for (; *keys != NULL; keys++) {
 		const char *v = sh_param_get(a, *keys, NULL);
-		int w;
+		size_t kl = strlen(*keys), vl;
 
 		if (v == NULL)
 			continue;
-		w = snprintf(out + n, size - n, " %s=%s", *keys, v);
-		if (w < 0 || (size_t)w >= size - n)
-			break;
-		n += (size_t)w;
+		vl = strlen(v);
+		if (out != NULL) {
+			out[n] = ' ';
+			memcpy(out + n + 1, *keys, kl);
+			out[n + 1 + kl] = '=';
+			memcpy(out + n + 2 + kl, v, vl);
+		}
+		n += 2 + kl + vl;
 	}
-	out[n] = '\0';
+	return n;
+}
+
+/* put_line - "<pre><addr><post>[ DSN params]\r\n" at p + *n (with p
+ * NULL only counted); *longest keeps the longest line, CRLF excluded */
+static void
+put_line(char *p, size_t *n, size_t *longest, const char *pre,
+    const sh_address *a, const char *post, const char *const *keys)
+{
+	const char *part[3] = { pre, a->address, post };
+	size_t start = *n, i, l;
+
+	for (i = 0; i < 3; i++) {
+		l = strlen(part[i]);
+		if (p != NULL)
+			memcpy(p + *n, part[i], l);
+		*n += l;
+	}
+	if (keys != NULL)
+		*n += dsn_params(a, keys, p != NULL ? p + *n : NULL);
+	if (*n - start > *longest)
+		*longest = *n - start;
+	if (p != NULL)
+		memcpy(p + *n, "\r\n", 2);
+	*n += 2;
+}
+
+/* envelope - every envelope line of header_block(), written at p (with
+ * p NULL only counted); returns the length */
+static size_t
+envelope(const sh_tx_info *tx, char *p, size_t *longest)
+{
+	static const char *const mail_keys[] = { "RET", "ENVID", NULL };
+	static const char *const rcpt_keys[] = { "NOTIFY", "ORCPT", NULL };
+	size_t n = 0, i;
+
+	*longest = 0;
+	put_line(p, &n, longest, "Return-Path: <", tx->sender, ">", NULL);
+	for (i = 0; i < tx->nrcpts; i++)
+		put_line(p, &n, longest, "Delivered-To: ", tx->rcpts[i], "",
+		    NULL);
+	if (dsn_params(tx->sender, mail_keys, NULL) > 0)
+		put_line(p, &n, longest, "X-Envelope-From: <", tx->sender, ">",
+		    mail_keys);
+	for (i = 0; i < tx->nrcpts; i++)
+		if (dsn_params(tx->rcpts[i], rcpt_keys, NULL) > 0)
+			put_line(p, &n, longest, "X-Envelope-To: <",
+			    tx->rcpts[i], ">", rcpt_keys);
 	return n;
 }
 
@@ -522,40 +573,27 @@ dsn_params(const sh_address *a, const char *const *keys, char *out, size_t size)
  * client gave one - "X-Envelope-From: <sender> RET=.. ENVID=.." and one
  * "X-Envelope-To: <rcpt> NOTIFY=.. ORCPT=.." per recipient that has
  * parameters - then the host's trace block.
+ *
+ * The block is sized from the envelope and every line written whole:
+ * nothing is ever cut.  A line over RFC 5322's 998 octets, which the
+ * core's limits rule out (path 256, ENVID 300 and ORCPT 500 octets as
+ * sent, NOTIFY 21), is refused rather than stored.  Returns 0, or
+ * ENOMEM / E2BIG.
  */
 static int
 header_block(sh_ctx *ctx, const sh_tx_info *tx, struct md_job *j)
 {
-	static const char *const mail_keys[] = { "RET", "ENVID", NULL };
-	static const char *const rcpt_keys[] = { "NOTIFY", "ORCPT", NULL };
 	const char *trace;
-	size_t tlen = sh_tx_trace(ctx, &trace), need, i, n;
-	char dsn[600];
-	char *p;
+	size_t tlen = sh_tx_trace(ctx, &trace), need, longest;
 
-	/* Each address's DSN parameters fit dsn[] (ENVID <= 100 octets,
-	 * ORCPT <= 500 per RFC 3461); counted once for need, written once. */
-	need = sizeof("Return-Path: <>\r\n") + strlen(tx->sender->address) + tlen;
-	need += sizeof("X-Envelope-From: <>\r\n") + strlen(tx->sender->address) +
-	    sizeof(dsn);
-	for (i = 0; i < tx->nrcpts; i++)
-		need += sizeof("Delivered-To: \r\n") + sizeof("X-Envelope-To: <>\r\n") +
-		    2 * strlen(tx->rcpts[i]->address) + sizeof(dsn);
-	if ((p = j->hdr = malloc(need)) == NULL)
-		return -1;
-	n = (size_t)sprintf(p, "Return-Path: <%s>\r\n", tx->sender->address);
-	for (i = 0; i < tx->nrcpts; i++)
-		n += (size_t)sprintf(p + n, "Delivered-To: %s\r\n",
-		    tx->rcpts[i]->address);
-	if (dsn_params(tx->sender, mail_keys, dsn, sizeof(dsn)) > 0)
-		n += (size_t)sprintf(p + n, "X-Envelope-From: <%s>%s\r\n",
-		    tx->sender->address, dsn);
-	for (i = 0; i < tx->nrcpts; i++)
-		if (dsn_params(tx->rcpts[i], rcpt_keys, dsn, sizeof(dsn)) > 0)
-			n += (size_t)sprintf(p + n, "X-Envelope-To: <%s>%s\r\n",
-			    tx->rcpts[i]->address, dsn);
-	memcpy(p + n, trace, tlen);
-	j->hdr_len = n + tlen;
+	need = envelope(tx, NULL, &longest);
+	if (longest > MD_LINE_MAX)
+		return E2BIG;
+	if ((j->hdr = malloc(need + tlen)) == NULL)
+		return ENOMEM;
+	envelope(tx, j->hdr, &longest);
+	memcpy(j->hdr + need, trace, tlen);
+	j->hdr_len = need + tlen;
 	return 0;
 }
 
@@ -644,6 +682,7 @@ md_eom(sh_ctx *ctx)
 	const sh_tx_info *tx = sh_tx(ctx);
 	struct md_tx *t = md_tx_state(ctx);
 	struct md_job *j;
+	int err;
 
 	if (t == NULL || tx == NULL || (j = calloc(1, sizeof(*j))) == NULL)
 		return storage_fail(ctx);
@@ -654,7 +693,16 @@ md_eom(sh_ctx *ctx)
 	j->tx = t;
 	if (j->spool >= 0 && j->body_len <= MD_RECYCLE_MAX)
 		j->recycle = j->reserved = spare_reserve(c);
-	if (header_block(ctx, tx, j) < 0 || (c->split && rcpt_dirs(tx, j) < 0)) {
+	if ((err = header_block(ctx, tx, j)) != 0) {
+		sh_log(ctx, SH_LOG_ERROR, "message not stored: %s",
+		    err == E2BIG ? "an envelope line would be over 998 octets" :
+		    strerror(err));
+		if (j->reserved)
+			c->reserved--;
+		job_free(j);
+		return storage_fail(ctx);
+	}
+	if (c->split && rcpt_dirs(tx, j) < 0) {
 		sh_log(ctx, SH_LOG_ERROR, "out of memory");
 		if (j->reserved)
 			c->reserved--;

@@ -24,6 +24,8 @@
 #define MD_RECYCLE_MAX (1024 * 1024)
 /* Room for a Maildir unique name: time, usec, pid, counter, host. */
 #define MD_NAME_MAX 160
+/* RFC 5322 §2.1.1: the longest header line stored, CRLF excluded. */
+#define MD_LINE_MAX 998
 
 struct md_tx;
 

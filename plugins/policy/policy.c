@@ -72,34 +72,6 @@ static const char *const policy_keys[] = {
 
 /* ---- helpers ------------------------------------------------------- */
 
-static unsigned char
-lower(unsigned char c)
-{
-	return c >= 'A' && c <= 'Z' ? (unsigned char)(c - 'A' + 'a') : c;
-}
-
-/* ci_equal - ASCII case-insensitive equality of n octets (locale-free) */
-static int
-ci_equal(const char *a, const char *b, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (lower((unsigned char)a[i]) != lower((unsigned char)b[i]))
-			return 0;
-	return 1;
-}
-
-static void
-lower_copy(char *dst, const char *src, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		dst[i] = (char)lower((unsigned char)src[i]);
-	dst[n] = '\0';
-}
-
 /* A search key: client text (any case) against lower-case entries. */
 struct key {
 	const char *p;
@@ -115,7 +87,7 @@ key_cmp(const void *k, const void *e)
 	size_t i;
 
 	for (i = 0; i < key->len; i++) {
-		unsigned char a = lower((unsigned char)key->p[i]);
+		unsigned char a = (unsigned char)sh_ascii_lower((unsigned char)key->p[i]);
 
 		if (s[i] == '\0' || a > s[i])
 			return 1;
@@ -220,22 +192,42 @@ cidr_list_match(const sh_cidr *list, size_t n, const sh_cidr *ip)
 
 /* ---- init ---------------------------------------------------------- */
 
+/* check_list - the number of items of KEY=LIST, or -1 (reason set) when
+ * it has none or an empty one; what says what the items are */
+static long
+check_list(sh_ctx *ctx, const char *key, const char *list, const char *what)
+{
+	const char *cur = list;
+	size_t len;
+	long n = 0;
+
+	while (sh_list_next(&cur, ';', &len) != NULL)
+		n += len > 0;
+	if (n == 0) {
+		sh_error(ctx, "%s: empty list (give %s, ';'-separated)", key, what);
+		return -1;
+	}
+	if (sh_list_check(list, ';') < 0) {
+		sh_error(ctx, "%s: empty item in '%s' (a doubled or trailing ';'?)",
+		    key, list);
+		return -1;
+	}
+	return n;
+}
+
 /* parse_cidrs - KEY=LIST into an array */
 static int
 parse_cidrs(sh_ctx *ctx, const char *key, const char *list, sh_cidr **out, size_t *nout)
 {
 	const char *cur = list, *item;
-	size_t len, n = 0;
+	size_t len, n;
+	long items = check_list(ctx, key, list, "addresses or networks");
 	sh_cidr *arr;
 	char text[SH_CIDR_STRLEN];
 
-	while (sh_list_next(&cur, ';', &len) != NULL)
-		n++;
-	if (n == 0) {
-		sh_error(ctx, "%s: empty list (give addresses or networks, ';'-separated)", key);
+	if (items < 0)
 		return -1;
-	}
-	if ((arr = calloc(n, sizeof(*arr))) == NULL) {
+	if ((arr = calloc((size_t)items, sizeof(*arr))) == NULL) {
 		sh_error(ctx, "out of memory");
 		return -1;
 	}
@@ -267,6 +259,8 @@ parse_domains(sh_ctx *ctx, struct policy *p, const char *list)
 	const char *cur = list, *item;
 	size_t len, used = 0;
 
+	if (check_list(ctx, "rcpt_domains", list, "domains") < 0)
+		return -1;
 	/* Every item plus its NUL fits in the list's own length. */
 	if ((p->rcpt_text = malloc(strlen(list) + 1)) == NULL) {
 		sh_error(ctx, "out of memory");
@@ -282,16 +276,12 @@ parse_domains(sh_ctx *ctx, struct policy *p, const char *list)
 		}
 		if (item[len - 1] == '.')
 			len--;
-		lower_copy(copy, item, len);
+		sh_ascii_lower_copy(copy, item, len);
 		used += len + 1;
 		if (domset_add(&p->rcpt, copy) < 0) {
 			sh_error(ctx, "out of memory");
 			return -1;
 		}
-	}
-	if (p->rcpt.nexact + p->rcpt.nparent == 0) {
-		sh_error(ctx, "rcpt_domains: empty list (give domains, ';'-separated)");
-		return -1;
 	}
 	domset_sort(&p->rcpt);
 	p->have_rcpt = 1;
@@ -358,7 +348,7 @@ parse_senders(sh_ctx *ctx, struct policy *p, const char *path)
 	p->senders_text = text;
 	for (line = text; line != NULL; line = next) {
 		char *end, *hash, *at;
-		size_t len, i;
+		size_t len;
 
 		lineno++;
 		if ((next = strchr(line, '\n')) != NULL)
@@ -381,8 +371,7 @@ parse_senders(sh_ctx *ctx, struct policy *p, const char *path)
 			    path, lineno);
 			return -1;
 		}
-		for (i = 0; i < len; i++)
-			line[i] = (char)lower((unsigned char)line[i]);
+		sh_ascii_lower_copy(line, line, len);
 		at = strrchr(line, '@');
 		if (at == NULL || sh_domain_check(at + 1, strlen(at + 1),
 		    at == line ? SH_DOMAIN_WILDCARD : 0) < 0) {
@@ -560,7 +549,7 @@ helo_ip(const char *name, sh_cidr *ip)
 	if (len >= 2 && name[0] == '[' && name[len - 1] == ']') {
 		name++;
 		len -= 2;
-		if (len >= 5 && ci_equal(name, "IPv6:", 5)) {
+		if (len >= 5 && sh_ascii_caseeq(name, 5, "IPv6:", 5)) {
 			name += 5;
 			len -= 5;
 		}
@@ -638,8 +627,8 @@ policy_rcpt(sh_ctx *ctx, const sh_address *rcpt)
 	if (!p->have_rcpt)
 		return SH_CONTINUE;
 	/* RFC 5321 §4.5.1: <Postmaster> without a domain must be accepted. */
-	if (rcpt->domain[0] == '\0' && strlen(rcpt->local) == 10 &&
-	    ci_equal(rcpt->local, "postmaster", 10))
+	if (rcpt->domain[0] == '\0' &&
+	    sh_ascii_caseeq(rcpt->local, strlen(rcpt->local), "postmaster", 10))
 		return SH_CONTINUE;
 	if (rcpt->domain[0] != '\0' && domset_match(&p->rcpt, rcpt->domain))
 		return SH_CONTINUE;

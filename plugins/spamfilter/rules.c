@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "helpers/sh_helpers.h"
+
 #define QUOTE_MAX 48		/* octets of rules text quoted in an error */
 
 /* Rules passed to err_at() are never NULL; err may be. */
@@ -99,22 +101,11 @@ is_digit(char c)
 	return c >= '0' && c <= '9';
 }
 
-static char
-lower(char c)
-{
-	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
-}
-
-/* word_eq - s[0..n) equals the lower-case keyword kw, ignoring case */
+/* word_eq - s[0..n) equals the keyword kw, ignoring case */
 static int
 word_eq(const char *s, size_t n, const char *kw)
 {
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (kw[i] == '\0' || lower(s[i]) != kw[i])
-			return 0;
-	return kw[n] == '\0';
+	return sh_ascii_caseeq(s, n, kw, strlen(kw));
 }
 
 int

@@ -9,8 +9,9 @@
  *	reject=SCORE		score >= SCORE refuses the message, 550 5.7.1
  *	match_limit=N		PCRE2 match limit per match call (1000000)
  *	budget_ms=MS		slow-rule budget per rule and message (50; 0: none)
- *	body_max=BYTES		scan at most this much of a message (262144; 0:
- *				all), as SpamAssassin's body_part_scan_size:
+ *	body_max=SIZE		scan at most this much of a message (256K; 0:
+ *				all; K, M, G suffixes as sh_parse_size), as
+ *				SpamAssassin's body_part_scan_size:
  *				spam shows itself early, and a 100 MiB
  *				attachment is not worth a regex pass per line
  *
@@ -52,7 +53,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include <smtphook.h>
@@ -62,6 +62,7 @@
 #endif
 #include <pcre2.h>	/* also tells the build to link PCRE2 */
 
+#include "helpers/sh_helpers.h"
 #include "rules.h"
 
 #define SF_LINE_MAX 8192		/* body line buffer / piece size */
@@ -143,26 +144,11 @@ sf_free(struct sf *sf)
 }
 
 static int
-parse_ulong(const char *s, unsigned long max, unsigned long *out)
-{
-	char *end;
-	unsigned long v;
-
-	if (s[0] < '0' || s[0] > '9')
-		return -1;
-	v = strtoul(s, &end, 10);
-	if (*end != '\0' || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
-static int
 sf_init(sh_ctx *ctx, const sh_arg *args, size_t nargs)
 {
 	struct sf *sf = calloc(1, sizeof(*sf));
-	unsigned long match_limit = RULES_MATCH_LIMIT;
-	unsigned long budget_ms = SF_BUDGET_MS_DEFAULT;
+	uint64_t match_limit = RULES_MATCH_LIMIT;
+	uint64_t budget_ms = SF_BUDGET_MS_DEFAULT;
 	char err[RULES_ERR_MAX];
 	size_t i;
 
@@ -191,22 +177,21 @@ sf_init(sh_ctx *ctx, const sh_arg *args, size_t nargs)
 			}
 			*(tag ? &sf->has_tag : &sf->has_reject) = 1;
 		} else if (strcmp(k, "match_limit") == 0) {
-			if (parse_ulong(v, 0xffffffffUL, &match_limit) < 0 ||
+			if (sh_parse_uint(v, UINT32_MAX, &match_limit) < 0 ||
 			    match_limit == 0) {
 				sh_error(ctx, "match_limit=%s: not a positive "
 				    "number", v);
 				goto fail;
 			}
 		} else if (strcmp(k, "body_max") == 0) {
-			unsigned long bm;
-
-			if (parse_ulong(v, 0xffffffffUL, &bm) < 0) {
-				sh_error(ctx, "body_max=%s: not a number of octets", v);
+			if (sh_parse_size(v, &sf->body_max) < 0 ||
+			    sf->body_max > UINT32_MAX) {
+				sh_error(ctx, "body_max=%s: not a size (octets, or "
+				    "with a suffix K, M or G; at most 4G - 1)", v);
 				goto fail;
 			}
-			sf->body_max = bm;
 		} else if (strcmp(k, "budget_ms") == 0) {
-			if (parse_ulong(v, 3600000UL, &budget_ms) < 0) {
+			if (sh_parse_uint(v, 3600000, &budget_ms) < 0) {
 				sh_error(ctx, "budget_ms=%s: not a number of "
 				    "milliseconds", v);
 				goto fail;
@@ -222,7 +207,8 @@ sf_init(sh_ctx *ctx, const sh_arg *args, size_t nargs)
 		sh_error(ctx, "%s", err);
 		goto fail;
 	}
-	if ((sf->m = rules_matcher_new(match_limit, RULES_DEPTH_LIMIT)) == NULL) {
+	if ((sf->m = rules_matcher_new((unsigned long)match_limit,
+	    RULES_DEPTH_LIMIT)) == NULL) {
 		sh_error(ctx, "out of memory");
 		goto fail;
 	}
@@ -461,8 +447,7 @@ sf_header(sh_ctx *ctx, const char *name, size_t name_len, const char *value,
 		size_t i = rs->idx[RULE_HEADER][k];
 		const struct rule *r = &rs->v[i];
 
-		if (r->header_len == name_len &&
-		    strncasecmp(r->header, name, name_len) == 0)
+		if (sh_ascii_caseeq(r->header, r->header_len, name, name_len))
 			run_rule(ctx, sf, tx, tx->hit, i, value, value_len, 0);
 	}
 	end_batch(sf, tx, t0);

@@ -7,19 +7,32 @@
  * refused recipients, and stamps accepted messages with a header.
  *
  *	smtphookd -p build/examples/domain_guard.so:domains=example.org,tarpit=0.5 -p sink
+ *
+ * Arguments are parsed with the SDK helpers (sdk/helpers/sh_helpers.h,
+ * linked into every plugin the build makes), so they read like every
+ * other plugin's: lists split by sh_list_next(), domains checked by
+ * sh_domain_check() and compared by sh_domain_match() (ASCII case-
+ * insensitive, "*.example.org" for sub-domains), numbers by
+ * sh_parse_uint() and sh_parse_seconds().  A bad value stops the daemon
+ * with one line that names the argument and says what was expected.
  */
 #include <ev.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <smtphook.h>
 
+#include "helpers/sh_helpers.h"
+
+#define TARPIT_MAX	60.0	/* seconds; the host's timeout= is 30 by default */
+#define MAX_BAD_MAX	1000
+
 /* Plugin-wide settings, parsed once in init. */
 struct guard {
-	char *domains;		/* ";"-separated, as given */
+	char *domains;		/* ";"-separated, as given (checked in init) */
 	double tarpit;		/* seconds to delay a refusal; 0: none */
-	unsigned max_bad;	/* refusals before we hang up */
+	uint64_t max_bad;	/* refusals before we hang up */
 };
 
 /* Per-connection state. */
@@ -32,22 +45,48 @@ struct guard_conn {
 
 static const char *const guard_keys[] = { "domains", "tarpit", "max_bad", NULL };
 
-/* domain_allowed - is domain one of the ";"-separated list? */
+/* domain_allowed - does domain match an item of the ";"-separated list? */
 static int
 domain_allowed(const struct guard *g, const char *domain)
 {
-	size_t n = strlen(domain);
-	const char *p = g->domains;
+	const char *cur = g->domains, *item;
+	size_t len, n = strlen(domain);
 
-	while (*p != '\0') {
-		const char *end = strchr(p, ';');
-		size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
-
-		if (len == n && strncasecmp(p, domain, n) == 0)
+	while ((item = sh_list_next(&cur, ';', &len)) != NULL)
+		if (sh_domain_match(item, len, domain, n))
 			return 1;
-		p += len + (end != NULL);
+	return 0;
+}
+
+/* check_domains - 0 when every item of list is a domain or *.domain,
+ * else -1 with the reason set */
+static int
+check_domains(sh_ctx *ctx, const char *list)
+{
+	const char *cur = list, *item;
+	size_t len;
+
+	if (list[0] == '\0') {
+		sh_error(ctx, "domains= is required (e.g. domains=example.org;example.net)");
+		return -1;
+	}
+	while ((item = sh_list_next(&cur, ';', &len)) != NULL) {
+		if (sh_domain_check(item, len, SH_DOMAIN_WILDCARD) < 0) {
+			sh_error(ctx, "domains: '%.*s' is not a domain or *.domain "
+			    "pattern (list them ';'-separated)", (int)len, item);
+			return -1;
+		}
 	}
 	return 0;
+}
+
+static void
+guard_free(struct guard *g)
+{
+	if (g == NULL)
+		return;
+	free(g->domains);
+	free(g);
 }
 
 static int
@@ -62,32 +101,45 @@ guard_init(sh_ctx *ctx, const sh_arg *args, size_t nargs)
 	}
 	g->max_bad = 5;
 	for (i = 0; i < nargs; i++) {
-		if (strcmp(args[i].key, "domains") == 0) {
+		const char *k = args[i].key, *v = args[i].value;
+
+		if (strcmp(k, "domains") == 0) {
+			if (check_domains(ctx, v) < 0)
+				goto fail;
 			free(g->domains);
-			g->domains = strdup(args[i].value);
-		} else if (strcmp(args[i].key, "tarpit") == 0) {
-			g->tarpit = atof(args[i].value);
-		} else if (strcmp(args[i].key, "max_bad") == 0) {
-			g->max_bad = (unsigned)atoi(args[i].value);
+			if ((g->domains = strdup(v)) == NULL) {
+				sh_error(ctx, "out of memory");
+				goto fail;
+			}
+		} else if (strcmp(k, "tarpit") == 0) {
+			if (sh_parse_seconds(v, TARPIT_MAX, &g->tarpit) < 0) {
+				sh_error(ctx, "tarpit=%s: expected seconds from 0 to "
+				    "%.0f, such as 0.5", v, TARPIT_MAX);
+				goto fail;
+			}
+		} else if (strcmp(k, "max_bad") == 0) {
+			if (sh_parse_uint(v, MAX_BAD_MAX, &g->max_bad) < 0) {
+				sh_error(ctx, "max_bad=%s: expected a number of "
+				    "recipients from 0 to %d", v, MAX_BAD_MAX);
+				goto fail;
+			}
 		}
 	}
-	if (g->domains == NULL || g->domains[0] == '\0') {
+	if (g->domains == NULL) {
 		sh_error(ctx, "domains= is required (e.g. domains=example.org;example.net)");
-		free(g->domains);
-		free(g);
-		return -1;
+		goto fail;
 	}
-	sh_plugin_set(ctx, g);
+	sh_plugin_set(ctx, g);		/* reachable from every hook */
 	return 0;
+fail:
+	guard_free(g);
+	return -1;			/* smtphookd prints the reason, exits 2 */
 }
 
 static void
 guard_fini(sh_ctx *ctx)
 {
-	struct guard *g = sh_plugin_get(ctx);
-
-	free(g->domains);
-	free(g);
+	guard_free(sh_plugin_get(ctx));
 }
 
 /* guard_conn_free - destructor of the per-connection state */
@@ -156,8 +208,11 @@ guard_eom(sh_ctx *ctx)
 {
 	const sh_tx_info *tx = sh_tx(ctx);
 
-	sh_add_header(ctx, "X-Domain-Guard", tx->nrcpts == 1 ? "1 recipient checked" :
-	    "recipients checked");
+	/* -1 only when the message's budget for added headers is used up:
+	 * worth a line in the log, not a refused message. */
+	if (sh_add_header(ctx, "X-Domain-Guard", tx->nrcpts == 1 ?
+	    "1 recipient checked" : "recipients checked") < 0)
+		sh_log(ctx, SH_LOG_WARN, "could not add X-Domain-Guard");
 	return SH_CONTINUE;			/* a storing plugin accepts */
 }
 

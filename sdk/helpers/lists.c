@@ -236,3 +236,52 @@ sh_parse_bool(const char *s, int *out)
 	}
 	return -1;
 }
+
+/* ---- text (sh_helpers.h, "text") ---- */
+
+int
+sh_ascii_lower(int c)
+{
+	return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
+}
+
+int
+sh_ascii_caseeq(const char *a, size_t alen, const char *b, size_t blen)
+{
+	return alen == blen && (alen == 0 || ci_equal(a, b, alen));
+}
+
+char *
+sh_ascii_lower_copy(char *dst, const char *src, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		dst[i] = (char)lower((unsigned char)src[i]);
+	dst[n] = '\0';
+	return dst;
+}
+
+int
+sh_parse_seconds(const char *s, double max, double *out)
+{
+	double v = 0, scale = 1;
+	const char *p = s;
+
+	/* Digits first, and digits after a point: "0.5", not ".5" or "5.". */
+	if (s == NULL || *p < '0' || *p > '9')
+		return -1;
+	for (; *p >= '0' && *p <= '9'; p++)
+		if ((v = v * 10 + (*p - '0')) > max)
+			return -1;
+	if (*p == '.') {
+		if (p[1] < '0' || p[1] > '9')
+			return -1;
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			v += (*p - '0') * (scale /= 10);
+	}
+	if (*p != '\0' || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}

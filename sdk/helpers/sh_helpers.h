@@ -204,6 +204,35 @@ int sh_parse_uint(const char *s, uint64_t max, uint64_t *out);
  */
 int sh_parse_bool(const char *s, int *out);
 
+/*
+ * sh_parse_seconds - a duration in seconds: decimal digits with an
+ * optional fraction ("2", "0.5", ".25" is refused: write "0.25"), at
+ * most max.  0 is allowed (test for it when a duration must be
+ * positive).  No sign, blanks, exponent, inf or nan, which strtod()
+ * would all take.  Returns 0 and *out, or -1.
+ */
+int sh_parse_seconds(const char *s, double max, double *out);
+
+/* ---- text ----------------------------------------------------------- */
+
+/* sh_ascii_lower - c with 'A'..'Z' made lower-case; any other value
+ * (including octets >= 0x80 and EOF) is returned unchanged */
+int sh_ascii_lower(int c);
+
+/*
+ * sh_ascii_caseeq - 1 when a/alen and b/blen are the same octets ignoring
+ * ASCII case (header field names, domains, SMTP keywords), else 0.  The
+ * locale-free replacement for strncasecmp(); neither string needs a NUL.
+ */
+int sh_ascii_caseeq(const char *a, size_t alen, const char *b, size_t blen);
+
+/*
+ * sh_ascii_lower_copy - the n octets of src, ASCII lower-cased, into dst,
+ * followed by a NUL (dst has room for n + 1; it may be src itself).
+ * Returns dst.
+ */
+char *sh_ascii_lower_copy(char *dst, const char *src, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

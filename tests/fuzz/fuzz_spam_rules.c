@@ -10,7 +10,8 @@
  * NOTBOL/NOTEOL.  The rules module is compiled in directly:
  *
  *	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
- *	    tests/fuzz/fuzz_spam_rules.c -lpcre2-8 -o fuzz_spam_rules
+ *	    -Isdk tests/fuzz/fuzz_spam_rules.c sdk/helpers/lists.c -lpcre2-8 \
+ *	    -o fuzz_spam_rules
  *	./fuzz_spam_rules -max_total_time=120 tests/fuzz/corpus/fuzz_spam_rules
  */
 #include <stdint.h>

@@ -6,7 +6,7 @@ import re
 import tempfile
 import time
 
-from smtphook_test import SLOW, plugin_path
+from smtphook_test import SLOW, plugin_path, start_data  # noqa: F401 (re-exported)
 
 
 def spec(_plugin, **args):
@@ -70,17 +70,6 @@ def send_in_parts(client, parts, pause=0.2):
         if i:
             time.sleep(pause)
         client.send(p)
-
-
-def start_data(client, sender="sender@test.example", rcpts=("rcpt@test.example",)):
-    """MAIL, RCPT..., DATA up to the 354."""
-    r = client.cmd("MAIL FROM:<%s>" % sender)
-    assert r.code == 250, r
-    for rc in rcpts:
-        r = client.cmd("RCPT TO:<%s>" % rc)
-        assert r.code == 250, r
-    r = client.cmd("DATA")
-    assert r.code == 354, r
 
 
 def nothing_pending(client, wait=0.3):

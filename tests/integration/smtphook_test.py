@@ -7,6 +7,7 @@ Every test keeps its traffic on 127.0.0.1 and bounds every wait.
 import os
 import shutil
 import signal
+import smtplib
 import socket
 import subprocess
 import tempfile
@@ -294,9 +295,8 @@ class Reply:
         return "Reply(%d, %r)" % (self.code, self.lines)
 
 
-def transaction(client, sender="sender@test.example", rcpts=("rcpt@test.example",),
-                body=b"Subject: test\r\n\r\nhello\r\n"):
-    """EHLO-less MAIL/RCPT/DATA/body; returns the final reply."""
+def start_data(client, sender="sender@test.example", rcpts=("rcpt@test.example",)):
+    """MAIL, RCPT..., DATA up to the 354."""
     r = client.cmd("MAIL FROM:<%s>" % sender)
     assert r.code == 250, r
     for rc in rcpts:
@@ -304,6 +304,12 @@ def transaction(client, sender="sender@test.example", rcpts=("rcpt@test.example"
         assert r.code == 250, r
     r = client.cmd("DATA")
     assert r.code == 354, r
+
+
+def transaction(client, sender="sender@test.example", rcpts=("rcpt@test.example",),
+                body=b"Subject: test\r\n\r\nhello\r\n"):
+    """EHLO-less MAIL/RCPT/DATA/body; returns the final reply."""
+    start_data(client, sender, rcpts)
     client.send(body + b".\r\n")
     return client.reply()
 
@@ -325,3 +331,17 @@ class DaemonTestCase(unittest.TestCase):
         c = Client(d.port, **kw)
         self.addCleanup(c.close)
         return c
+
+    def smtplib_client(self, d, helo=None):
+        """An smtplib.SMTP connected to d (EHLO name helo, else the
+        local host's), quitting quietly after the test."""
+        s = smtplib.SMTP("127.0.0.1", d.port, local_hostname=helo, timeout=30 * SLOW)
+        self.addCleanup(self._quit_quietly, s)
+        return s
+
+    @staticmethod
+    def _quit_quietly(s):
+        try:
+            s.quit()
+        except (smtplib.SMTPException, OSError):
+            pass

@@ -145,17 +145,9 @@ class MaildumpTest(DaemonTestCase):
         return self.daemon(*cmd, env=env)
 
     def smtp(self, d):
-        s = smtplib.SMTP("127.0.0.1", d.port, timeout=30 * SLOW)
-        self.addCleanup(self._quit, s)
+        s = self.smtplib_client(d)
         s.ehlo("client.test.example")
         return s
-
-    @staticmethod
-    def _quit(s):
-        try:
-            s.quit()
-        except (smtplib.SMTPException, OSError):
-            pass
 
     def send(self, s, msg, rcpts=("rcpt@test.example",), sender="sender@test.example"):
         """DATA a message; returns (code, text) of the final reply."""
@@ -244,6 +236,56 @@ class MaildumpTest(DaemonTestCase):
         self.assertIn(b"X-Envelope-To: <a@test.example> NOTIFY=SUCCESS,FAILURE "
                       b"ORCPT=rfc822;a@test.example", head)
         self.assertFalse([h for h in head if h.startswith(b"X-Envelope-To: <b@")])
+
+    def test_dsn_envelope_at_the_limits_stored_byte_for_byte(self):
+        # Issue 9 section 3: what MAIL/RCPT accept with 250 is stored whole
+        # (ENVID: 100 characters, here 300 octets of xtext; ORCPT: 500
+        # octets; 254-octet paths); one octet more is 501 5.5.4 at the
+        # command, never a 250 and a cut envelope.
+        d = self.start()
+        s = self.smtp(d)
+        sender = "s" * (254 - len("@test.example")) + "@test.example"
+        rcpt = "r" * (254 - len("@test.example")) + "@test.example"
+        envid = "".join("+%02X" % (0x21 + i % 90) for i in range(100))
+        orcpt = "rfc822;" + "".join(chr(ord("a") + i % 26) for i in range(493))
+        self.assertEqual((len(envid), len(orcpt)), (300, 500))
+
+        code, text = s.mail(sender, ["RET=FULL", "ENVID=" + envid + "+41"])
+        self.assertEqual(code, 501, text)
+        self.assertTrue(text.startswith(b"5.5.4 "), text)
+        code, text = s.mail(sender, ["RET=FULL", "ENVID=" + envid])
+        self.assertEqual(code, 250, text)
+        code, text = s.rcpt(rcpt, ["NOTIFY=DELAY", "ORCPT=" + orcpt + "x"])
+        self.assertEqual(code, 501, text)
+        self.assertTrue(text.startswith(b"5.5.4 "), text)
+        code, text = s.rcpt(rcpt, ["NOTIFY=DELAY", "ORCPT=" + orcpt])
+        self.assertEqual(code, 250, text)
+        self.assertEqual(s.data(b"Subject: dsn\r\n\r\nbody\r\n")[0], 250)
+
+        (raw,) = self.stored().values()
+        head = raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+        self.assertEqual(head[:4], [
+            b"Return-Path: <" + sender.encode() + b">",
+            b"Delivered-To: " + rcpt.encode(),
+            b"X-Envelope-From: <" + sender.encode() + b"> RET=FULL ENVID=" +
+            envid.encode(),
+            b"X-Envelope-To: <" + rcpt.encode() + b"> NOTIFY=DELAY ORCPT=" +
+            orcpt.encode(),
+        ])
+        self.assertEqual(len([h for h in head if h.startswith(b"X-Envelope-To:")]), 1)
+
+    def test_orcpt_of_594_octets_refused_not_dropped(self):
+        # The report: 594 octets were answered 250 and silently dropped.
+        d = self.start()
+        s = self.smtp(d)
+        self.assertEqual(s.mail("sender@test.example")[0], 250)
+        code, text = s.rcpt("a@test.example", ["ORCPT=rfc822;" + "a" * 581])
+        self.assertEqual((code, text[:6]), (501, b"5.5.4 "), text)
+        self.assertEqual(s.rcpt("a@test.example", ["ORCPT=rfc822;a@test.example"])[0], 250)
+        self.assertEqual(s.data(b"Subject: x\r\n\r\nbody\r\n")[0], 250)
+        (raw,) = self.stored().values()
+        self.assertIn(b"\r\nX-Envelope-To: <a@test.example> ORCPT=rfc822;a@test.example\r\n",
+                      raw)
 
     def test_no_dsn_no_envelope_headers(self):
         d = self.start()

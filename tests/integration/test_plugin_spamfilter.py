@@ -42,16 +42,7 @@ class SpamfilterTest(DaemonTestCase):
         return self.daemon("-p", spec, "-p", store)
 
     def smtp(self, d, helo="client.test.example"):
-        s = smtplib.SMTP("127.0.0.1", d.port, local_hostname=helo, timeout=30 * SLOW)
-        self.addCleanup(self._quit, s)
-        return s
-
-    @staticmethod
-    def _quit(s):
-        try:
-            s.quit()
-        except (smtplib.SMTPException, OSError):
-            pass
+        return self.smtplib_client(d, helo)
 
     # ---- verdicts ----
 

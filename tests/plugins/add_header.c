@@ -19,16 +19,15 @@
  * Verdicts are always CONTINUE: chain a plugin that accepts the message.
  */
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <smtphook.h>
+#include "common/test_plugin.h"
 
 struct ah_conf {
 	char *name;
-	char *value;
-	char *at;		/* ";hook;hook;" */
+	char *value;		/* NULL: the hook's name */
+	char *at;		/* "hook;hook" */
 };
 
 static const char *const ah_keys[] = { "name", "value", "at", NULL };
@@ -36,38 +35,40 @@ static const char *const ah_keys[] = { "name", "value", "at", NULL };
 #define ONCE_HEADER 1u
 #define ONCE_CHUNK 2u
 
+static void
+ah_free(struct ah_conf *c)
+{
+	if (c == NULL)
+		return;
+	free(c->name);
+	free(c->value);
+	free(c->at);
+	free(c);
+}
+
 static int
 ah_init(sh_ctx *ctx, const sh_arg *args, size_t nargs)
 {
 	struct ah_conf *c = calloc(1, sizeof(*c));
-	const char *name = "X-Test", *value = NULL, *at = "data;eom";
-	size_t i, n;
+	size_t i;
+	int rc;
 
 	if (c == NULL) {
 		sh_error(ctx, "out of memory");
 		return -1;
 	}
-	for (i = 0; i < nargs; i++) {
-		if (strcmp(args[i].key, "name") == 0)
-			name = args[i].value;
-		else if (strcmp(args[i].key, "value") == 0)
-			value = args[i].value;
-		else if (strcmp(args[i].key, "at") == 0)
-			at = args[i].value;
+	rc = tp_set_string(ctx, &c->name, "X-Test") | tp_set_string(ctx, &c->at,
+	    "data;eom");
+	for (i = 0; i < nargs && rc == 0; i++) {
+		const char *k = args[i].key, *v = args[i].value;
+
+		rc = tp_set_string(ctx, strcmp(k, "name") == 0 ? &c->name :
+		    strcmp(k, "value") == 0 ? &c->value : &c->at, v);
 	}
-	n = strlen(at) + 3;
-	c->name = strdup(name);
-	c->value = value != NULL ? strdup(value) : NULL;
-	c->at = malloc(n);
-	if (c->name == NULL || c->at == NULL || (value != NULL && c->value == NULL)) {
-		free(c->name);
-		free(c->value);
-		free(c->at);
-		free(c);
-		sh_error(ctx, "out of memory");
+	if (rc != 0) {
+		ah_free(c);
 		return -1;
 	}
-	snprintf(c->at, n, ";%s;", at);
 	sh_plugin_set(ctx, c);
 	return 0;
 }
@@ -75,30 +76,8 @@ ah_init(sh_ctx *ctx, const sh_arg *args, size_t nargs)
 static void
 ah_fini(sh_ctx *ctx)
 {
-	struct ah_conf *c = sh_plugin_get(ctx);
-
-	free(c->name);
-	free(c->value);
-	free(c->at);
-	free(c);
+	ah_free(sh_plugin_get(ctx));
 	sh_plugin_set(ctx, NULL);
-}
-
-/* maybe_add - add the header if this hook is configured */
-static sh_verdict
-maybe_add(sh_ctx *ctx)
-{
-	struct ah_conf *c = sh_plugin_get(ctx);
-	const char *hook = sh_hook_name(ctx);
-	char key[32];
-	int rc;
-
-	snprintf(key, sizeof(key), ";%s;", hook);
-	if (strstr(c->at, key) == NULL)
-		return SH_CONTINUE;
-	rc = sh_add_header(ctx, c->name, c->value != NULL ? c->value : hook);
-	sh_log(ctx, SH_LOG_INFO, "add_header: %s at %s rc=%d", c->name, hook, rc);
-	return SH_CONTINUE;
 }
 
 /* once - true the first time per message for a flag bit; the flags are
@@ -114,63 +93,27 @@ once(sh_ctx *ctx, uintptr_t bit)
 	return 1;
 }
 
+/* maybe_add - add the header if this hook is configured (at header and
+ * chunk: only at the first call of the message) */
 static sh_verdict
-ah_connect(sh_ctx *ctx)
+maybe_add(sh_ctx *ctx, const char *arg, size_t len)
 {
-	return maybe_add(ctx);
-}
+	struct ah_conf *c = sh_plugin_get(ctx);
+	const char *hook = sh_hook_name(ctx);
+	int rc;
 
-static sh_verdict
-ah_helo(sh_ctx *ctx, const char *name, int extended)
-{
-	(void)name, (void)extended;
-	return maybe_add(ctx);
-}
-
-static sh_verdict
-ah_mail(sh_ctx *ctx, const sh_address *a)
-{
-	(void)a;
-	return maybe_add(ctx);
-}
-
-static sh_verdict
-ah_rcpt(sh_ctx *ctx, const sh_address *a)
-{
-	(void)a;
-	return maybe_add(ctx);
-}
-
-static sh_verdict
-ah_data(sh_ctx *ctx)
-{
-	return maybe_add(ctx);
-}
-
-static sh_verdict
-ah_header(sh_ctx *ctx, const char *name, size_t name_len, const char *value,
-    size_t value_len)
-{
-	(void)name, (void)name_len, (void)value, (void)value_len;
-	if (!once(ctx, ONCE_HEADER))
+	(void)arg, (void)len;
+	if (!tp_hook_in(ctx, c->at))
 		return SH_CONTINUE;
-	return maybe_add(ctx);
-}
-
-static sh_verdict
-ah_chunk(sh_ctx *ctx, const unsigned char *data, size_t len)
-{
-	(void)data, (void)len;
-	if (!once(ctx, ONCE_CHUNK))
+	if ((tp_hook_is(ctx, "header") && !once(ctx, ONCE_HEADER)) ||
+	    (tp_hook_is(ctx, "chunk") && !once(ctx, ONCE_CHUNK)))
 		return SH_CONTINUE;
-	return maybe_add(ctx);
+	rc = sh_add_header(ctx, c->name, c->value != NULL ? c->value : hook);
+	sh_log(ctx, SH_LOG_INFO, "add_header: %s at %s rc=%d", c->name, hook, rc);
+	return SH_CONTINUE;
 }
 
-static sh_verdict
-ah_eom(sh_ctx *ctx)
-{
-	return maybe_add(ctx);
-}
+TP_VERDICT_HOOKS(ah, maybe_add)
 
 SH_PLUGIN_DEFINE(
 	.name = "add_header",
@@ -178,12 +121,5 @@ SH_PLUGIN_DEFINE(
 	.arg_keys = ah_keys,
 	.init = ah_init,
 	.fini = ah_fini,
-	.connect = ah_connect,
-	.helo = ah_helo,
-	.mail = ah_mail,
-	.rcpt = ah_rcpt,
-	.data = ah_data,
-	.header = ah_header,
-	.chunk = ah_chunk,
-	.eom = ah_eom,
+	TP_VERDICT_HOOK_TABLE(ah),
 );

@@ -12,48 +12,36 @@
  * Logs: "pending_never: pend HOOK" through sh_log; the cancel callback
  * has no context and writes "pending_never: cancelled HOOK" to stderr.
  */
+#include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include <smtphook.h>
+#include "common/test_plugin.h"
 
 static const char *const pn_keys[] = { "hook", NULL };
 
 static int
 pn_init(sh_ctx *ctx, const sh_arg *args, size_t nargs)
 {
-	char *hook = NULL;
+	const char *hook = "rcpt";
 	size_t i;
 
 	for (i = 0; i < nargs; i++) {
 		if (strcmp(args[i].key, "timeout") == 0 ||
 		    strcmp(args[i].key, "on_timeout") == 0) {
 			sh_error(ctx, "host-reserved key %s was passed", args[i].key);
-			free(hook);
 			return -1;
 		}
-		if (strcmp(args[i].key, "hook") == 0) {
-			free(hook);
-			hook = strdup(args[i].value);
-		}
+		if (strcmp(args[i].key, "hook") == 0 &&
+		    (hook = tp_hook_name(ctx, args[i].value)) == NULL)
+			return -1;
 	}
-	if (hook == NULL && (hook = strdup("rcpt")) == NULL) {
-		sh_error(ctx, "out of memory");
-		return -1;
-	}
-	sh_plugin_set(ctx, hook);
+	/* A static name: nothing to free in fini. */
+	sh_plugin_set(ctx, (void *)(uintptr_t)hook);
 	return 0;
 }
 
-static void
-pn_fini(sh_ctx *ctx)
-{
-	free(sh_plugin_get(ctx));
-	sh_plugin_set(ctx, NULL);
-}
-
-/* pn_cancel - arg is the plugin's hook name (plugin-wide, not freed) */
+/* pn_cancel - arg is the plugin's hook name (static) */
 static void
 pn_cancel(void *arg)
 {
@@ -61,91 +49,24 @@ pn_cancel(void *arg)
 }
 
 static sh_verdict
-maybe_pend(sh_ctx *ctx)
+maybe_pend(sh_ctx *ctx, const char *arg, size_t len)
 {
-	char *hook = sh_plugin_get(ctx);
+	const char *hook = sh_plugin_get(ctx);
 
-	if (strcmp(sh_hook_name(ctx), hook) != 0)
+	(void)arg, (void)len;
+	if (!tp_hook_is(ctx, hook))
 		return SH_CONTINUE;
-	(void)sh_pend(ctx, pn_cancel, hook);	/* the token is dropped */
+	(void)sh_pend(ctx, pn_cancel, (void *)(uintptr_t)hook);	/* token dropped */
 	sh_log(ctx, SH_LOG_INFO, "pending_never: pend %s", hook);
 	return SH_PENDING;
 }
 
-static sh_verdict
-pn_connect(sh_ctx *ctx)
-{
-	return maybe_pend(ctx);
-}
-
-static sh_verdict
-pn_helo(sh_ctx *ctx, const char *name, int extended)
-{
-	(void)name, (void)extended;
-	return maybe_pend(ctx);
-}
-
-static sh_verdict
-pn_mail(sh_ctx *ctx, const sh_address *a)
-{
-	(void)a;
-	return maybe_pend(ctx);
-}
-
-static sh_verdict
-pn_rcpt(sh_ctx *ctx, const sh_address *a)
-{
-	(void)a;
-	return maybe_pend(ctx);
-}
-
-static sh_verdict
-pn_data(sh_ctx *ctx)
-{
-	return maybe_pend(ctx);
-}
-
-static sh_verdict
-pn_header(sh_ctx *ctx, const char *name, size_t name_len, const char *value,
-    size_t value_len)
-{
-	(void)name, (void)name_len, (void)value, (void)value_len;
-	return maybe_pend(ctx);
-}
-
-static sh_verdict
-pn_chunk(sh_ctx *ctx, const unsigned char *data, size_t len)
-{
-	(void)data, (void)len;
-	return maybe_pend(ctx);
-}
-
-static sh_verdict
-pn_eom(sh_ctx *ctx)
-{
-	return maybe_pend(ctx);
-}
-
-static sh_verdict
-pn_vrfy(sh_ctx *ctx, const char *arg)
-{
-	(void)arg;
-	return maybe_pend(ctx);
-}
+TP_VERDICT_HOOKS(pn, maybe_pend)
 
 SH_PLUGIN_DEFINE(
 	.name = "pending_never",
 	.version = "1.0",
 	.arg_keys = pn_keys,
 	.init = pn_init,
-	.fini = pn_fini,
-	.connect = pn_connect,
-	.helo = pn_helo,
-	.mail = pn_mail,
-	.rcpt = pn_rcpt,
-	.data = pn_data,
-	.header = pn_header,
-	.chunk = pn_chunk,
-	.eom = pn_eom,
-	.vrfy = pn_vrfy,
+	TP_VERDICT_HOOK_TABLE(pn),
 );

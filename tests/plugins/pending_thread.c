@@ -9,32 +9,32 @@
  * Arguments:
  *	hook=connect|helo|mail|rcpt|data|header|chunk|eom|vrfy (default rcpt)
  *	ms=N		how long the job sleeps on the pool thread (default 300)
- *	verdict=continue|accept|reject|tempfail	(default continue)
+ *	verdict=continue|accept|reject|tempfail|disconnect (default continue)
  *
  * Logs: "pending_thread: submit HOOK" through sh_log; done and cancel
  * have no context and write to stderr:
  *	"pending_thread: done HOOK rc=R"	(R = sh_resume()'s result)
  *	"pending_thread: cancelled HOOK"
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include <smtphook.h>
+#include "common/test_plugin.h"
 
 struct pth_conf {
-	char hook[16];
-	long ms;
+	const char *hook;		/* static (tp_hook_name) */
+	uint64_t ms;
 	sh_verdict verdict;
 };
 
 /* One job: owned by the pool until `done` frees it. */
 struct pth_job {
 	sh_pending token;
-	long ms;
+	uint64_t ms;
 	sh_verdict verdict;
-	char hook[16];
+	const char *hook;
 };
 
 static const char *const pth_keys[] = { "hook", "ms", "verdict", NULL };
@@ -49,29 +49,16 @@ pth_init(sh_ctx *ctx, const sh_arg *args, size_t nargs)
 		sh_error(ctx, "out of memory");
 		return -1;
 	}
-	snprintf(c->hook, sizeof(c->hook), "rcpt");
+	c->hook = "rcpt";
 	c->ms = 300;
 	for (i = 0; i < nargs; i++) {
 		const char *k = args[i].key, *v = args[i].value;
 
-		if (strcmp(k, "hook") == 0)
-			snprintf(c->hook, sizeof(c->hook), "%s", v);
-		else if (strcmp(k, "ms") == 0)
-			c->ms = atol(v);
-		else if (strcmp(k, "verdict") == 0) {
-			if (strcmp(v, "continue") == 0)
-				c->verdict = SH_CONTINUE;
-			else if (strcmp(v, "accept") == 0)
-				c->verdict = SH_ACCEPT;
-			else if (strcmp(v, "reject") == 0)
-				c->verdict = SH_REJECT;
-			else if (strcmp(v, "tempfail") == 0)
-				c->verdict = SH_TEMPFAIL;
-			else {
-				sh_error(ctx, "verdict=%s: unknown verdict", v);
-				free(c);
-				return -1;
-			}
+		if ((strcmp(k, "hook") == 0 && (c->hook = tp_hook_name(ctx, v)) == NULL) ||
+		    (strcmp(k, "ms") == 0 && tp_parse_uint(ctx, k, v, 600000, &c->ms) < 0) ||
+		    (strcmp(k, "verdict") == 0 && tp_parse_verdict(ctx, v, &c->verdict) < 0)) {
+			free(c);
+			return -1;
 		}
 	}
 	sh_plugin_set(ctx, c);
@@ -89,11 +76,7 @@ pth_fini(sh_ctx *ctx)
 static void
 pth_work(void *arg)
 {
-	struct pth_job *j = arg;
-	struct timespec ts = { j->ms / 1000, (j->ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0)
-		;
+	tp_sleep_ms(((struct pth_job *)arg)->ms);
 }
 
 /* pth_done - on the loop: complete the verdict (a no-op if abandoned) */
@@ -117,18 +100,19 @@ pth_cancel(void *arg)
 }
 
 static sh_verdict
-maybe_submit(sh_ctx *ctx)
+maybe_submit(sh_ctx *ctx, const char *arg, size_t len)
 {
 	struct pth_conf *c = sh_plugin_get(ctx);
 	struct pth_job *j;
 
-	if (strcmp(sh_hook_name(ctx), c->hook) != 0)
+	(void)arg, (void)len;
+	if (!tp_hook_is(ctx, c->hook))
 		return SH_CONTINUE;
 	if ((j = calloc(1, sizeof(*j))) == NULL)
 		return SH_TEMPFAIL;
 	j->ms = c->ms;
 	j->verdict = c->verdict;
-	memcpy(j->hook, c->hook, sizeof(j->hook));
+	j->hook = c->hook;
 	j->token = sh_pend(ctx, pth_cancel, j);
 	if (sh_pool_submit(ctx, pth_work, pth_done, j) < 0) {
 		/* The token goes stale when we do not return PENDING. */
@@ -139,66 +123,7 @@ maybe_submit(sh_ctx *ctx)
 	return SH_PENDING;
 }
 
-static sh_verdict
-pth_connect(sh_ctx *ctx)
-{
-	return maybe_submit(ctx);
-}
-
-static sh_verdict
-pth_helo(sh_ctx *ctx, const char *name, int extended)
-{
-	(void)name, (void)extended;
-	return maybe_submit(ctx);
-}
-
-static sh_verdict
-pth_mail(sh_ctx *ctx, const sh_address *a)
-{
-	(void)a;
-	return maybe_submit(ctx);
-}
-
-static sh_verdict
-pth_rcpt(sh_ctx *ctx, const sh_address *a)
-{
-	(void)a;
-	return maybe_submit(ctx);
-}
-
-static sh_verdict
-pth_data(sh_ctx *ctx)
-{
-	return maybe_submit(ctx);
-}
-
-static sh_verdict
-pth_header(sh_ctx *ctx, const char *name, size_t name_len, const char *value,
-    size_t value_len)
-{
-	(void)name, (void)name_len, (void)value, (void)value_len;
-	return maybe_submit(ctx);
-}
-
-static sh_verdict
-pth_chunk(sh_ctx *ctx, const unsigned char *data, size_t len)
-{
-	(void)data, (void)len;
-	return maybe_submit(ctx);
-}
-
-static sh_verdict
-pth_eom(sh_ctx *ctx)
-{
-	return maybe_submit(ctx);
-}
-
-static sh_verdict
-pth_vrfy(sh_ctx *ctx, const char *arg)
-{
-	(void)arg;
-	return maybe_submit(ctx);
-}
+TP_VERDICT_HOOKS(pth, maybe_submit)
 
 SH_PLUGIN_DEFINE(
 	.name = "pending_thread",
@@ -206,13 +131,5 @@ SH_PLUGIN_DEFINE(
 	.arg_keys = pth_keys,
 	.init = pth_init,
 	.fini = pth_fini,
-	.connect = pth_connect,
-	.helo = pth_helo,
-	.mail = pth_mail,
-	.rcpt = pth_rcpt,
-	.data = pth_data,
-	.header = pth_header,
-	.chunk = pth_chunk,
-	.eom = pth_eom,
-	.vrfy = pth_vrfy,
+	TP_VERDICT_HOOK_TABLE(pth),
 );

@@ -11,7 +11,7 @@
  *	delay=SECONDS	when the timer resumes (default 1; fractions ok)
  *	verdict=continue|accept|reject|tempfail|disconnect (default continue)
  *	code=NNN, enh=X.Y.Z, text=TEXT	the reply given to sh_resume()
- *	sync=1		call sh_resume() inside the hook, before returning
+ *	sync=yes|1	call sh_resume() inside the hook, before returning
  *			SH_PENDING (no timer)
  *	times=N		pend only for the first N calls of the hook in
  *			the daemon's life (default: every call)
@@ -27,17 +27,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <smtphook.h>
+#include "common/test_plugin.h"
 
 struct pt_conf {
-	char hook[16];
+	const char *hook;	/* static (tp_hook_name) */
 	double delay;
 	sh_verdict verdict;
-	int code;
+	uint64_t code;
 	char *enh;
 	char *text;
 	int sync;
-	long times;		/* < 0: unlimited */
+	int64_t times;		/* < 0: unlimited */
 };
 
 /* One pending verdict: owned by the timer until it fires or is cancelled. */
@@ -59,6 +59,43 @@ pt_conf_free(struct pt_conf *c)
 	free(c);
 }
 
+/* pt_arg - one argument into c; 0, or -1 with the reason set */
+static int
+pt_arg(sh_ctx *ctx, struct pt_conf *c, const char *k, const char *v)
+{
+	uint64_t n;
+
+	if (strcmp(k, "hook") == 0)
+		return (c->hook = tp_hook_name(ctx, v)) != NULL ? 0 : -1;
+	if (strcmp(k, "verdict") == 0)
+		return tp_parse_verdict(ctx, v, &c->verdict);
+	if (strcmp(k, "code") == 0)
+		return tp_parse_uint(ctx, k, v, 599, &c->code);
+	if (strcmp(k, "delay") == 0) {
+		if (sh_parse_seconds(v, 3600, &c->delay) == 0)
+			return 0;
+		sh_error(ctx, "delay=%s: expected seconds (fractions ok)", v);
+		return -1;
+	}
+	if (strcmp(k, "sync") == 0) {
+		if (sh_parse_bool(v, &c->sync) == 0)
+			return 0;
+		sh_error(ctx, "sync=%s: expected 1 or 0", v);
+		return -1;
+	}
+	if (strcmp(k, "times") == 0) {
+		if (tp_parse_uint(ctx, k, v, INT64_MAX, &n) < 0)
+			return -1;
+		c->times = (int64_t)n;
+		return 0;
+	}
+	if (strcmp(k, "enh") == 0)
+		return tp_set_string(ctx, &c->enh, v);
+	if (strcmp(k, "text") == 0)
+		return tp_set_string(ctx, &c->text, v);
+	return 0;
+}
+
 static int
 pt_init(sh_ctx *ctx, const sh_arg *args, size_t nargs)
 {
@@ -72,41 +109,12 @@ pt_init(sh_ctx *ctx, const sh_arg *args, size_t nargs)
 	c->delay = 1;
 	c->times = -1;
 	for (i = 0; i < nargs; i++) {
-		const char *k = args[i].key, *v = args[i].value;
-
-		if (strcmp(k, "hook") == 0)
-			snprintf(c->hook, sizeof(c->hook), "%s", v);
-		else if (strcmp(k, "delay") == 0)
-			c->delay = atof(v);
-		else if (strcmp(k, "code") == 0)
-			c->code = atoi(v);
-		else if (strcmp(k, "enh") == 0)
-			c->enh = strdup(v);
-		else if (strcmp(k, "text") == 0)
-			c->text = strdup(v);
-		else if (strcmp(k, "sync") == 0)
-			c->sync = strcmp(v, "1") == 0;
-		else if (strcmp(k, "times") == 0)
-			c->times = atol(v);
-		else if (strcmp(k, "verdict") == 0) {
-			if (strcmp(v, "continue") == 0)
-				c->verdict = SH_CONTINUE;
-			else if (strcmp(v, "accept") == 0)
-				c->verdict = SH_ACCEPT;
-			else if (strcmp(v, "reject") == 0)
-				c->verdict = SH_REJECT;
-			else if (strcmp(v, "tempfail") == 0)
-				c->verdict = SH_TEMPFAIL;
-			else if (strcmp(v, "disconnect") == 0)
-				c->verdict = SH_DISCONNECT;
-			else {
-				sh_error(ctx, "verdict=%s: unknown verdict", v);
-				pt_conf_free(c);
-				return -1;
-			}
+		if (pt_arg(ctx, c, args[i].key, args[i].value) < 0) {
+			pt_conf_free(c);
+			return -1;
 		}
 	}
-	if (c->hook[0] == '\0') {
+	if (c->hook == NULL) {
 		sh_error(ctx, "hook= is required");
 		pt_conf_free(c);
 		return -1;
@@ -132,7 +140,7 @@ pt_fire(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)revents;
 	ev_timer_stop(loop, w);
-	rc = sh_resume(pw->token, c->verdict, c->code, c->enh, c->text);
+	rc = sh_resume(pw->token, c->verdict, (int)c->code, c->enh, c->text);
 	/* A token completes exactly once: a second resume is refused. */
 	again = sh_resume(pw->token, SH_REJECT, 0, NULL, NULL);
 	fprintf(stderr, "pending_timer: resumed %s rc=%d again=%d\n", c->hook, rc,
@@ -153,21 +161,22 @@ pt_cancel(void *arg)
 
 /* maybe_pend - PENDING at the configured hook, else CONTINUE */
 static sh_verdict
-maybe_pend(sh_ctx *ctx)
+maybe_pend(sh_ctx *ctx, const char *arg, size_t len)
 {
 	struct pt_conf *c = sh_plugin_get(ctx);
 	struct pt_wait *pw;
 	sh_pending tok;
 	int rc, again;
 
-	if (strcmp(sh_hook_name(ctx), c->hook) != 0 || c->times == 0)
+	(void)arg, (void)len;
+	if (!tp_hook_is(ctx, c->hook) || c->times == 0)
 		return SH_CONTINUE;
 	if (c->times > 0)
 		c->times--;
 	sh_log(ctx, SH_LOG_INFO, "pending_timer: pend %s", c->hook);
 	if (c->sync) {
 		tok = sh_pend(ctx, NULL, NULL);
-		rc = sh_resume(tok, c->verdict, c->code, c->enh, c->text);
+		rc = sh_resume(tok, c->verdict, (int)c->code, c->enh, c->text);
 		again = sh_resume(tok, SH_REJECT, 0, NULL, NULL);
 		sh_log(ctx, SH_LOG_INFO, "pending_timer: resumed before return "
 		    "rc=%d again=%d", rc, again);
@@ -183,66 +192,7 @@ maybe_pend(sh_ctx *ctx)
 	return SH_PENDING;
 }
 
-static sh_verdict
-pt_connect(sh_ctx *ctx)
-{
-	return maybe_pend(ctx);
-}
-
-static sh_verdict
-pt_helo(sh_ctx *ctx, const char *name, int extended)
-{
-	(void)name, (void)extended;
-	return maybe_pend(ctx);
-}
-
-static sh_verdict
-pt_mail(sh_ctx *ctx, const sh_address *a)
-{
-	(void)a;
-	return maybe_pend(ctx);
-}
-
-static sh_verdict
-pt_rcpt(sh_ctx *ctx, const sh_address *a)
-{
-	(void)a;
-	return maybe_pend(ctx);
-}
-
-static sh_verdict
-pt_data(sh_ctx *ctx)
-{
-	return maybe_pend(ctx);
-}
-
-static sh_verdict
-pt_header(sh_ctx *ctx, const char *name, size_t name_len, const char *value,
-    size_t value_len)
-{
-	(void)name, (void)name_len, (void)value, (void)value_len;
-	return maybe_pend(ctx);
-}
-
-static sh_verdict
-pt_chunk(sh_ctx *ctx, const unsigned char *data, size_t len)
-{
-	(void)data, (void)len;
-	return maybe_pend(ctx);
-}
-
-static sh_verdict
-pt_eom(sh_ctx *ctx)
-{
-	return maybe_pend(ctx);
-}
-
-static sh_verdict
-pt_vrfy(sh_ctx *ctx, const char *arg)
-{
-	(void)arg;
-	return maybe_pend(ctx);
-}
+TP_VERDICT_HOOKS(pt, maybe_pend)
 
 SH_PLUGIN_DEFINE(
 	.name = "pending_timer",
@@ -250,13 +200,5 @@ SH_PLUGIN_DEFINE(
 	.arg_keys = pt_keys,
 	.init = pt_init,
 	.fini = pt_fini,
-	.connect = pt_connect,
-	.helo = pt_helo,
-	.mail = pt_mail,
-	.rcpt = pt_rcpt,
-	.data = pt_data,
-	.header = pt_header,
-	.chunk = pt_chunk,
-	.eom = pt_eom,
-	.vrfy = pt_vrfy,
+	TP_VERDICT_HOOK_TABLE(pt),
 );

@@ -7,7 +7,7 @@
  * and which defaults it uses.
  *
  * Arguments:
- *	hook=connect|helo|mail|rcpt|data|header|chunk|eom|vrfy	(required)
+ *	hook=connect|helo|mail|rcpt|data|header|chunk|eom|vrfy|expn (required)
  *	verdict=reject|tempfail|disconnect|accept|continue	(default reject)
  *	code=NNN	reply code (none: the host's default)
  *	enh=X.Y.Z	enhanced status code (none: the host's default)
@@ -21,14 +21,13 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include <smtphook.h>
+#include "common/test_plugin.h"
 
 struct ra_conf {
-	char *hook;
+	const char *hook;	/* static (tp_hook_name) */
 	sh_verdict verdict;
-	int code;
+	uint64_t code;
 	char *enh;
 	char *text;
 	char *match;
@@ -36,22 +35,6 @@ struct ra_conf {
 
 static const char *const ra_keys[] = { "hook", "verdict", "code", "enh", "text",
 	"match", NULL };
-
-static const char *const ra_hooks[] = { "connect", "helo", "mail", "rcpt",
-	"data", "header", "chunk", "eom", "vrfy", NULL };
-
-static const char *
-verdict_name(sh_verdict v)
-{
-	switch (v) {
-	case SH_CONTINUE: return "continue";
-	case SH_ACCEPT: return "accept";
-	case SH_REJECT: return "reject";
-	case SH_TEMPFAIL: return "tempfail";
-	case SH_DISCONNECT: return "disconnect";
-	default: return "?";
-	}
-}
 
 /* unescape - "\n" (two characters) becomes a newline, in place */
 static void
@@ -73,11 +56,34 @@ unescape(char *s)
 static void
 ra_free(struct ra_conf *c)
 {
-	free(c->hook);
+	if (c == NULL)
+		return;
 	free(c->enh);
 	free(c->text);
 	free(c->match);
 	free(c);
+}
+
+/* ra_arg - one argument into c; 0, or -1 with the reason set */
+static int
+ra_arg(sh_ctx *ctx, struct ra_conf *c, const char *k, const char *v)
+{
+	if (strcmp(k, "hook") == 0)
+		return (c->hook = tp_hook_name(ctx, v)) != NULL ? 0 : -1;
+	if (strcmp(k, "verdict") == 0)
+		return tp_parse_verdict(ctx, v, &c->verdict);
+	if (strcmp(k, "code") == 0)
+		return tp_parse_uint(ctx, k, v, 599, &c->code);
+	if (strcmp(k, "enh") == 0)
+		return tp_set_string(ctx, &c->enh, v);
+	if (strcmp(k, "match") == 0)
+		return tp_set_string(ctx, &c->match, v);
+	if (strcmp(k, "text") == 0) {
+		if (tp_set_string(ctx, &c->text, v) < 0)
+			return -1;
+		unescape(c->text);
+	}
+	return 0;
 }
 
 static int
@@ -91,78 +97,40 @@ ra_init(sh_ctx *ctx, const sh_arg *args, size_t nargs)
 		return -1;
 	}
 	c->verdict = SH_REJECT;
-	sh_plugin_set(ctx, c);
-	for (i = 0; i < nargs; i++) {
-		const char *k = args[i].key, *v = args[i].value;
-
-		if (strcmp(k, "hook") == 0) {
-			size_t h;
-
-			for (h = 0; ra_hooks[h] != NULL; h++)
-				if (strcmp(ra_hooks[h], v) == 0)
-					break;
-			if (ra_hooks[h] == NULL) {
-				sh_error(ctx, "hook=%s: unknown hook", v);
-				goto fail;
-			}
-			c->hook = strdup(v);
-		} else if (strcmp(k, "verdict") == 0) {
-			if (strcmp(v, "reject") == 0)
-				c->verdict = SH_REJECT;
-			else if (strcmp(v, "tempfail") == 0)
-				c->verdict = SH_TEMPFAIL;
-			else if (strcmp(v, "disconnect") == 0)
-				c->verdict = SH_DISCONNECT;
-			else if (strcmp(v, "accept") == 0)
-				c->verdict = SH_ACCEPT;
-			else if (strcmp(v, "continue") == 0)
-				c->verdict = SH_CONTINUE;
-			else {
-				sh_error(ctx, "verdict=%s: expected reject, tempfail, "
-				    "disconnect, accept or continue", v);
-				goto fail;
-			}
-		} else if (strcmp(k, "code") == 0) {
-			c->code = atoi(v);
-		} else if (strcmp(k, "enh") == 0) {
-			c->enh = strdup(v);
-		} else if (strcmp(k, "text") == 0) {
-			if ((c->text = strdup(v)) != NULL)
-				unescape(c->text);
-		} else if (strcmp(k, "match") == 0) {
-			c->match = strdup(v);
-		}
-	}
+	for (i = 0; i < nargs; i++)
+		if (ra_arg(ctx, c, args[i].key, args[i].value) < 0)
+			goto fail;
 	if (c->hook == NULL) {
 		sh_error(ctx, "hook= is required");
 		goto fail;
 	}
+	sh_plugin_set(ctx, c);
 	return 0;
 fail:
 	/* fini is only called after a successful init. */
 	ra_free(c);
-	sh_plugin_set(ctx, NULL);
 	return -1;
 }
 
 static void
 ra_fini(sh_ctx *ctx)
 {
-	struct ra_conf *c = sh_plugin_get(ctx);
-
-	if (c != NULL)
-		ra_free(c);
+	ra_free(sh_plugin_get(ctx));
 	sh_plugin_set(ctx, NULL);
 }
 
-/* decide - the configured verdict (and reply) if this is the hook */
+/* decide - the configured verdict (and reply) if this is the hook (and,
+ * with match=, the recipient) */
 static sh_verdict
-decide(sh_ctx *ctx, const char *hook)
+decide(sh_ctx *ctx, const char *arg, size_t len)
 {
 	struct ra_conf *c = sh_plugin_get(ctx);
-	int code = c->code;
+	int code = (int)c->code;
 
-	if (strcmp(c->hook, hook) != 0)
+	if (!tp_hook_is(ctx, c->hook))
+		return SH_CONTINUE;
+	if (c->match != NULL && tp_hook_is(ctx, "rcpt") &&
+	    !sh_ascii_caseeq(c->match, strlen(c->match), arg, len))
 		return SH_CONTINUE;
 	if (code == 0 && c->text != NULL) {
 		code = c->verdict == SH_REJECT ? 550 : c->verdict == SH_TEMPFAIL ?
@@ -170,74 +138,12 @@ decide(sh_ctx *ctx, const char *hook)
 	}
 	if (code != 0)
 		sh_reply(ctx, code, c->enh, "%s", c->text != NULL ? c->text : "");
-	sh_log(ctx, SH_LOG_INFO, "reject_at: %s -> %s", hook,
-	    verdict_name(c->verdict));
+	sh_log(ctx, SH_LOG_INFO, "reject_at: %s -> %s", c->hook,
+	    tp_verdict_name(c->verdict));
 	return c->verdict;
 }
 
-static sh_verdict
-ra_connect(sh_ctx *ctx)
-{
-	return decide(ctx, "connect");
-}
-
-static sh_verdict
-ra_helo(sh_ctx *ctx, const char *name, int extended)
-{
-	(void)name, (void)extended;
-	return decide(ctx, "helo");
-}
-
-static sh_verdict
-ra_mail(sh_ctx *ctx, const sh_address *sender)
-{
-	(void)sender;
-	return decide(ctx, "mail");
-}
-
-static sh_verdict
-ra_rcpt(sh_ctx *ctx, const sh_address *rcpt)
-{
-	struct ra_conf *c = sh_plugin_get(ctx);
-
-	if (c->match != NULL && strcasecmp(c->match, rcpt->address) != 0)
-		return SH_CONTINUE;
-	return decide(ctx, "rcpt");
-}
-
-static sh_verdict
-ra_data(sh_ctx *ctx)
-{
-	return decide(ctx, "data");
-}
-
-static sh_verdict
-ra_header(sh_ctx *ctx, const char *name, size_t name_len, const char *value,
-    size_t value_len)
-{
-	(void)name, (void)name_len, (void)value, (void)value_len;
-	return decide(ctx, "header");
-}
-
-static sh_verdict
-ra_chunk(sh_ctx *ctx, const unsigned char *data, size_t len)
-{
-	(void)data, (void)len;
-	return decide(ctx, "chunk");
-}
-
-static sh_verdict
-ra_eom(sh_ctx *ctx)
-{
-	return decide(ctx, "eom");
-}
-
-static sh_verdict
-ra_vrfy(sh_ctx *ctx, const char *arg)
-{
-	(void)arg;
-	return decide(ctx, "vrfy");
-}
+TP_VERDICT_HOOKS(ra, decide)
 
 SH_PLUGIN_DEFINE(
 	.name = "reject_at",
@@ -245,13 +151,5 @@ SH_PLUGIN_DEFINE(
 	.arg_keys = ra_keys,
 	.init = ra_init,
 	.fini = ra_fini,
-	.connect = ra_connect,
-	.helo = ra_helo,
-	.mail = ra_mail,
-	.rcpt = ra_rcpt,
-	.data = ra_data,
-	.header = ra_header,
-	.chunk = ra_chunk,
-	.eom = ra_eom,
-	.vrfy = ra_vrfy,
+	TP_VERDICT_HOOK_TABLE(ra),
 );

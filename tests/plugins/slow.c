@@ -6,19 +6,17 @@
  * and the hook ("blocked the loop").  The verdict is CONTINUE.
  *
  * Arguments:
- *	hook=connect|helo|mail|rcpt	(default helo)
+ *	hook=connect|helo|mail|rcpt|...	any verdict hook (default helo)
  *	ms=N		how long to block (default 150)
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include <smtphook.h>
+#include "common/test_plugin.h"
 
 struct slow_conf {
-	char hook[16];
-	long ms;
+	const char *hook;	/* static (tp_hook_name) */
+	uint64_t ms;
 };
 
 static const char *const slow_keys[] = { "hook", "ms", NULL };
@@ -33,13 +31,16 @@ slow_init(sh_ctx *ctx, const sh_arg *args, size_t nargs)
 		sh_error(ctx, "out of memory");
 		return -1;
 	}
-	snprintf(c->hook, sizeof(c->hook), "helo");
+	c->hook = "helo";
 	c->ms = 150;
 	for (i = 0; i < nargs; i++) {
-		if (strcmp(args[i].key, "hook") == 0)
-			snprintf(c->hook, sizeof(c->hook), "%s", args[i].value);
-		else if (strcmp(args[i].key, "ms") == 0)
-			c->ms = atol(args[i].value);
+		const char *k = args[i].key, *v = args[i].value;
+
+		if ((strcmp(k, "hook") == 0 && (c->hook = tp_hook_name(ctx, v)) == NULL) ||
+		    (strcmp(k, "ms") == 0 && tp_parse_uint(ctx, k, v, 60000, &c->ms) < 0)) {
+			free(c);
+			return -1;
+		}
 	}
 	sh_plugin_set(ctx, c);
 	return 0;
@@ -54,43 +55,17 @@ slow_fini(sh_ctx *ctx)
 
 /* block - sleep on the loop thread (what a plugin must never do) */
 static sh_verdict
-block(sh_ctx *ctx)
+block(sh_ctx *ctx, const char *arg, size_t len)
 {
 	struct slow_conf *c = sh_plugin_get(ctx);
-	struct timespec ts = { c->ms / 1000, (c->ms % 1000) * 1000000L };
 
-	if (strcmp(sh_hook_name(ctx), c->hook) == 0)
-		while (nanosleep(&ts, &ts) != 0)
-			;
+	(void)arg, (void)len;
+	if (tp_hook_is(ctx, c->hook))
+		tp_sleep_ms(c->ms);
 	return SH_CONTINUE;
 }
 
-static sh_verdict
-slow_connect(sh_ctx *ctx)
-{
-	return block(ctx);
-}
-
-static sh_verdict
-slow_helo(sh_ctx *ctx, const char *name, int extended)
-{
-	(void)name, (void)extended;
-	return block(ctx);
-}
-
-static sh_verdict
-slow_mail(sh_ctx *ctx, const sh_address *a)
-{
-	(void)a;
-	return block(ctx);
-}
-
-static sh_verdict
-slow_rcpt(sh_ctx *ctx, const sh_address *a)
-{
-	(void)a;
-	return block(ctx);
-}
+TP_VERDICT_HOOKS(slow, block)
 
 SH_PLUGIN_DEFINE(
 	.name = "slow",
@@ -98,8 +73,5 @@ SH_PLUGIN_DEFINE(
 	.arg_keys = slow_keys,
 	.init = slow_init,
 	.fini = slow_fini,
-	.connect = slow_connect,
-	.helo = slow_helo,
-	.mail = slow_mail,
-	.rcpt = slow_rcpt,
+	TP_VERDICT_HOOK_TABLE(slow),
 );

@@ -10,13 +10,14 @@
  * (P, C, S are "-" when the host gives NULL).  It never decides:
  * every hook answers CONTINUE.
  */
-#include <smtphook.h>
+#include "common/test_plugin.h"
 
 static sh_verdict
-probe(sh_ctx *ctx)
+probe(sh_ctx *ctx, const char *arg, size_t len)
 {
 	const sh_session_info *s = sh_session(ctx);
 
+	(void)arg, (void)len;
 	sh_log(ctx, SH_LOG_INFO, "tls_probe %s tls=%d protocol=%s cipher=%s peer=%s",
 	    sh_hook_name(ctx), s->tls,
 	    s->tls_protocol != NULL ? s->tls_protocol : "-",
@@ -25,27 +26,9 @@ probe(sh_ctx *ctx)
 	return SH_CONTINUE;
 }
 
-static sh_verdict
-probe_helo(sh_ctx *ctx, const char *name, int extended)
-{
-	(void)name, (void)extended;
-	return probe(ctx);
-}
+TP_VERDICT_HOOKS(probe, probe)
 
-static sh_verdict
-probe_mail(sh_ctx *ctx, const sh_address *sender)
-{
-	(void)sender;
-	return probe(ctx);
-}
-
-static sh_verdict
-probe_rcpt(sh_ctx *ctx, const sh_address *rcpt)
-{
-	(void)rcpt;
-	return probe(ctx);
-}
-
+/* Only these three: the tests count the lines. */
 SH_PLUGIN_DEFINE(
 	.name = "tls_probe",
 	.version = "1.0",

@@ -450,6 +450,92 @@ Test(maildump, null_sender)
 	sh_harness_free(h);
 }
 
+/* longaddr - an n-octet mailbox "<tag>xxx...@example.org" */
+static char *
+longaddr(char *buf, const char *tag, size_t n)
+{
+	size_t t = strlen(tag), d = strlen("@example.org");
+
+	memcpy(buf, tag, t);
+	memset(buf + t, 'x', n - t - d);
+	strcpy(buf + n - d, "@example.org");
+	return buf;
+}
+
+/* The DSN envelope at the parser's limits - 254-octet paths, ENVID of
+ * 100 characters as 300 octets, NOTIFY of 21, ORCPT of 500 octets - is
+ * stored whole, in envelope order, line by line. */
+Test(maildump, dsn_envelope_at_the_limits_stored_whole)
+{
+	char from[255], r1[255], r2[255], envid[301], orcpt[501];
+	char line[2048], want[8192];
+	sh_harness *h = md("m", NULL);
+	size_t len, n = 0;
+	char *got;
+	int i;
+
+	longaddr(from, "s", 254);
+	longaddr(r1, "a", 254);
+	longaddr(r2, "b", 254);
+	for (i = 0; i < 100; i++)
+		sprintf(envid + 3 * i, "+%02X", 0x21 + i % 90);
+	memcpy(orcpt, "rfc822;", 7);
+	for (i = 7; i < 500; i++)
+		orcpt[i] = (char)('a' + i % 26);
+	orcpt[500] = '\0';
+
+	snprintf(line, sizeof(line), "MAIL FROM:<%s> RET=HDRS ENVID=%s", from, envid);
+	cr_assert_eq(sh_harness_cmd(h, line), 250, "%s", sh_harness_reply(h));
+	snprintf(line, sizeof(line), "RCPT TO:<%s> NOTIFY=SUCCESS,FAILURE,DELAY "
+	    "ORCPT=%s", r1, orcpt);
+	cr_assert_eq(sh_harness_cmd(h, line), 250, "%s", sh_harness_reply(h));
+	snprintf(line, sizeof(line), "RCPT TO:<%s>", r2);
+	cr_assert_eq(sh_harness_cmd(h, line), 250, "%s", sh_harness_reply(h));
+	cr_assert_eq(sh_harness_cmd(h, "DATA"), 354);
+	cr_assert_eq(sh_harness_body(h, "Subject: dsn\r\n\r\nx\r\n", 19, 0), 250,
+	    "%s", sh_harness_reply(h));
+
+	n += (size_t)sprintf(want + n, "Return-Path: <%s>\r\n", from);
+	n += (size_t)sprintf(want + n, "Delivered-To: %s\r\nDelivered-To: %s\r\n", r1, r2);
+	n += (size_t)sprintf(want + n, "X-Envelope-From: <%s> RET=HDRS ENVID=%s\r\n",
+	    from, envid);
+	n += (size_t)sprintf(want + n, "X-Envelope-To: <%s> "
+	    "NOTIFY=SUCCESS,FAILURE,DELAY ORCPT=%s\r\n", r1, orcpt);
+	n += (size_t)sprintf(want + n, "%s", sh_harness_trace(h));
+	got = only_message(box("m"), &len, NULL);
+	cr_assert_geq(len, n);
+	cr_assert(memcmp(got, want, n) == 0, "got:\n%.*s\nwant:\n%s", (int)n, got, want);
+	cr_assert_str_eq(got + n, "Subject: dsn\r\n\r\nx\r\n");
+	free(got);
+	sh_harness_free(h);
+}
+
+/* One octet more is refused at RCPT (501 5.5.4), never stored cut. */
+Test(maildump, dsn_parameter_over_the_limit_refused)
+{
+	const char *rcpts[] = { "r@example.org", NULL };
+	char line[1024], orcpt[502];
+	sh_harness *h = md("m", NULL);
+	size_t len;
+	char *got;
+
+	memcpy(orcpt, "rfc822;", 7);
+	memset(orcpt + 7, 'o', 494);
+	orcpt[501] = '\0';
+	cr_assert_eq(sh_harness_cmd(h, "MAIL FROM:<s@example.net>"), 250);
+	snprintf(line, sizeof(line), "RCPT TO:<r@example.org> ORCPT=%s", orcpt);
+	cr_assert_eq(sh_harness_cmd(h, line), 501);
+	cr_assert(strncmp(sh_harness_reply(h), "501 5.5.4 ", 10) == 0, "%s",
+	    sh_harness_reply(h));
+	cr_assert_eq(sh_harness_cmd(h, "RSET"), 250);
+	cr_assert_eq(send_msg(h, "s@example.net", rcpts, "Subject: x\r\n\r\nx\r\n", 17, 0),
+	    250, "%s", sh_harness_reply(h));
+	got = only_message(box("m"), &len, NULL);
+	cr_assert_null(strstr(got, "X-Envelope-"), "%s", got);
+	free(got);
+	sh_harness_free(h);
+}
+
 Test(maildump, added_headers_after_received)
 {
 	const char *rcpts[] = { "r@example.org", NULL };

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "plugins/plugin_test.h"
 #include "sh_harness.h"
 
 #define POLICY SMTPHOOK_BUILD_DIR "/plugins/policy.so"
@@ -45,15 +46,7 @@ greeting(const char *args, const char *peer)
 static void
 start_fails(const char *args, const char *needle)
 {
-	char spec[2048];
-	sh_harness *h = sh_harness_new();
-
-	snprintf(spec, sizeof(spec), POLICY "%s%s", args[0] ? ":" : "", args);
-	if (sh_harness_load(h, spec) == 0)
-		cr_assert_eq(sh_harness_start(h), -1, "'%s' must not start", args);
-	cr_assert(strstr(sh_harness_error(h), needle) != NULL, "'%s': %s", args,
-	    sh_harness_error(h));
-	sh_harness_free(h);
+	plugin_start_fails(POLICY, args, needle);
 }
 
 /* tmpfile_with - a temporary file holding text; the caller unlinks it */
@@ -78,6 +71,9 @@ Test(policy, arguments_validated)
 	start_fails("", "no rule given");
 	start_fails("allow_ip=", "allow_ip: empty list");
 	start_fails("allow_ip= ; ;", "allow_ip: empty list");
+	start_fails("allow_ip=192.0.2.1;;192.0.2.2", "allow_ip: empty item in "
+	    "'192.0.2.1;;192.0.2.2'");
+	start_fails("rcpt_domains=example.com;", "rcpt_domains: empty item");
 	start_fails("allow_ip=192.0.2.0/33", "allow_ip: '192.0.2.0/33' is not");
 	start_fails("deny_ip=10.0.0.0/8;2001:db8::/129", "deny_ip: '2001:db8::/129' is not");
 	start_fails("deny_ip=example.com", "deny_ip: 'example.com' is not");

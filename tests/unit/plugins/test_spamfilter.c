@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "plugins/plugin_test.h"
 #include "sh_harness.h"
 
 #include "../../../plugins/spamfilter/rules.c"
@@ -57,7 +58,7 @@ now(void)
 }
 
 /* Temporary files of this test process, removed when it exits. */
-static char tmpfiles[8][64];
+static char tmpfiles[16][64];
 static int ntmpfiles;
 
 static void
@@ -72,7 +73,7 @@ new_tmpfile(int *fd)
 {
 	char *path;
 
-	cr_assert_lt(ntmpfiles, 8);
+	cr_assert_lt(ntmpfiles, 16);
 	if (ntmpfiles == 0)
 		atexit(remove_tmpfiles);
 	path = tmpfiles[ntmpfiles++];
@@ -200,6 +201,35 @@ count(const char *hay, const char *needle)
 		hay += strlen(needle);
 	}
 	return n;
+}
+
+/* send_bounded - send msg through h (then freed) within 2 s; the
+ * X-Spam-Rules value must be rules_header */
+static void
+send_bounded(sh_harness *h, const char *msg, size_t len, const char *rules_header)
+{
+	double t0 = now(), dt;
+
+	cr_assert_eq(send_msg(h, "a@example.net", msg, len, 0), 250);
+	dt = now() - t0;
+	cr_assert_lt(dt, 2.0, "took %.3f s", dt);
+	cr_assert_str_eq(header(h, "X-Spam-Rules"), rules_header);
+	sh_harness_free(h);
+}
+
+/* init_fails - spamfilter with a rules file of rules_text (NULL: no
+ * rules= at all) and args (may be NULL) must not start, saying needle */
+static void
+init_fails(const char *rules_text, const char *args, const char *needle)
+{
+	char a[512];
+
+	if (rules_text == NULL)
+		snprintf(a, sizeof(a), "%s", args != NULL ? args : "");
+	else
+		snprintf(a, sizeof(a), "rules=%s%s%s", write_rules(rules_text),
+		    args != NULL ? "," : "", args != NULL ? args : "");
+	plugin_start_fails(SPAMFILTER_SO, a, needle);
 }
 
 /* ---- the rules parser ---- */
@@ -739,7 +769,6 @@ Test(scoring, catastrophic_regex_on_a_1mib_line_is_bounded)
 	sh_harness *h;
 	size_t n = 1 << 20, len;
 	char *msg = malloc(n + 100), *log;
-	double t0, dt;
 
 	capture_log();
 	/* body_max=0: scan all of it, so the limits are what stops the rule. */
@@ -750,12 +779,7 @@ Test(scoring, catastrophic_regex_on_a_1mib_line_is_bounded)
 	msg[len + n - 1] = 'b';
 	len += n;
 	len += (size_t)sprintf(msg + len, "\r\nthe needle is still found\r\n");
-	t0 = now();
-	cr_assert_eq(send_msg(h, "a@example.net", msg, len, 0), 250);
-	dt = now() - t0;
-	cr_assert_lt(dt, 2.0, "took %.3f s", dt);
-	cr_assert_str_eq(header(h, "X-Spam-Rules"), "NEEDLE");
-	sh_harness_free(h);
+	send_bounded(h, msg, len, "NEEDLE");
 	log = read_log();
 	/* Logged once for the message, although 128 pieces were candidates. */
 	cr_assert_eq(count(log, "rule EVIL ("), 1, "%s", log);
@@ -798,7 +822,6 @@ Test(scoring, slow_rule_on_many_lines_uses_up_its_budget)
 	sh_harness *h;
 	size_t lines = 20000, len = 0;
 	char *msg = malloc(lines * 24 + 100), *log;
-	double t0, dt;
 
 	capture_log();
 	/* Each 19-octet line costs about 2^18 steps: under the match limit,
@@ -809,12 +832,7 @@ Test(scoring, slow_rule_on_many_lines_uses_up_its_budget)
 	for (size_t i = 0; i < lines; i++)
 		len += (size_t)sprintf(msg + len, "aaaaaaaaaaaaaaaaaab\r\n");
 	len += (size_t)sprintf(msg + len, "needle\r\n");
-	t0 = now();
-	cr_assert_eq(send_msg(h, "a@example.net", msg, len, 0), 250);
-	dt = now() - t0;
-	cr_assert_lt(dt, 2.0, "took %.3f s", dt);
-	cr_assert_str_eq(header(h, "X-Spam-Rules"), "NEEDLE");
-	sh_harness_free(h);
+	send_bounded(h, msg, len, "NEEDLE");
 	log = read_log();
 	cr_assert_eq(count(log, "rule SLOW ("), 1, "%s", log);
 	cr_assert(strstr(log, "is too slow on this message (over its 50 ms regex "
@@ -822,34 +840,59 @@ Test(scoring, slow_rule_on_many_lines_uses_up_its_budget)
 	free(msg);
 }
 
+Test(scoring, body_max_takes_a_size_suffix)
+{
+	sh_harness *h;
+	size_t len = 0;
+	char *msg = malloc(400 * 1024);
+
+	/* FIRST stands at about 200 KiB, SECOND at about 300 KiB: body_max=256K
+	 * is 262144 octets (not 256), as sizes are everywhere else. */
+	len = (size_t)sprintf(msg, "Subject: long\r\n\r\n");
+	for (int i = 0; i < 2560; i++)
+		len += (size_t)sprintf(msg + len, "%078d\r\n", i);
+	len += (size_t)sprintf(msg + len, "the first needle\r\n");
+	for (int i = 0; i < 1280; i++)
+		len += (size_t)sprintf(msg + len, "%078d\r\n", i);
+	len += (size_t)sprintf(msg + len, "the second needle\r\n");
+	cr_assert_gt(len, 300 * 1024);
+	for (int k = 0; k < 3; k++) {
+		static const char *const args[] = { "body_max=256K", "body_max=256k",
+			"body_max=262144" };
+
+		h = start("2 body /first needle/ FIRST\n3 body /second needle/ SECOND\n",
+		    args[k], NULL, NULL);
+		cr_assert_eq(send_msg(h, "a@example.net", msg, len, 4096), 250);
+		cr_assert_str_eq(header(h, "X-Spam-Rules"), "FIRST", "%s", args[k]);
+		sh_harness_free(h);
+	}
+	h = start("2 body /first needle/ FIRST\n3 body /second needle/ SECOND\n",
+	    "body_max=1M", NULL, NULL);
+	cr_assert_eq(send_msg(h, "a@example.net", msg, len, 0), 250);
+	cr_assert_str_eq(header(h, "X-Spam-Rules"), "FIRST,SECOND");
+	sh_harness_free(h);
+	free(msg);
+}
+
 Test(scoring, init_errors)
 {
-	sh_harness *h = sh_harness_new();
-	char spec[300];
+	static const struct {
+		const char *rules, *args, *error;
+	} cases[] = {
+		{ "1 body /ok/\n# fine\n1 body /(/ BROKEN\n", NULL,
+		  ":3: bad regex /(/: missing closing parenthesis at offset 1" },
+		{ NULL, NULL, "rules= is required" },
+		{ "1 body /ok/\n", "tag=lots", "tag=lots: not a score" },
+		{ "1 body /ok/\n", "body_max=256X", "body_max=256X: not a size" },
+		{ "1 body /ok/\n", "body_max=-1", "body_max=-1: not a size" },
+		{ "1 body /ok/\n", "body_max=4G", "body_max=4G: not a size" },
+		{ "1 body /ok/\n", "match_limit=0", "match_limit=0: not a positive" },
+		{ "1 body /ok/\n", "match_limit=1K", "match_limit=1K: not a positive" },
+		{ "1 body /ok/\n", "budget_ms=3600001", "budget_ms=3600001: not a" },
+	};
 
-	snprintf(spec, sizeof(spec), SPAMFILTER_SO ":rules=%s",
-	    write_rules("1 body /ok/\n# fine\n1 body /(/ BROKEN\n"));
-	cr_assert_eq(sh_harness_load(h, spec), 0, "%s", sh_harness_error(h));
-	cr_assert_eq(sh_harness_start(h), -1);
-	cr_assert(strstr(sh_harness_error(h), ":3: bad regex /(/: missing closing "
-	    "parenthesis at offset 1") != NULL, "%s", sh_harness_error(h));
-	sh_harness_free(h);
-
-	h = sh_harness_new();
-	cr_assert_eq(sh_harness_load(h, SPAMFILTER_SO), 0);
-	cr_assert_eq(sh_harness_start(h), -1);
-	cr_assert(strstr(sh_harness_error(h), "rules= is required") != NULL, "%s",
-	    sh_harness_error(h));
-	sh_harness_free(h);
-
-	h = sh_harness_new();
-	snprintf(spec, sizeof(spec), SPAMFILTER_SO ":rules=%s,tag=lots",
-	    write_rules("1 body /ok/\n"));
-	cr_assert_eq(sh_harness_load(h, spec), 0);
-	cr_assert_eq(sh_harness_start(h), -1);
-	cr_assert(strstr(sh_harness_error(h), "tag=lots: not a score") != NULL, "%s",
-	    sh_harness_error(h));
-	sh_harness_free(h);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		init_fails(cases[i].rules, cases[i].args, cases[i].error);
 }
 
 Test(scoring, default_rules_in_the_chain)
