@@ -199,10 +199,14 @@ typedef struct sh_session_info {
 /*
  * sh_tx_info - a read-only view of the current transaction.  `sender` is
  * NULL before MAIL was accepted.  Recipients are the accepted ones so far.
- * In a chunk call, body_size already counts that chunk, and in_headers is
- * 0 as soon as the end of the header section was found, which may lie
- * inside that very chunk: where in the chunk the body starts is not given
- * (the header hook has had every field of it by then).
+ * In a chunk call, body_size already counts that chunk (so the chunk
+ * starts at message offset body_size - len), and in_headers is 0 as soon
+ * as the end of the header section was found, which may lie inside that
+ * very chunk; header_size then says where the body starts.
+ *
+ * Members are only appended; test `size` before reading one that an older
+ * host may lack (header_size: offsetof(sh_tx_info, header_size) +
+ * sizeof(uint64_t) <= size).
  */
 typedef struct sh_tx_info {
 	size_t size;
@@ -214,6 +218,10 @@ typedef struct sh_tx_info {
 	int in_body;			/* DATA accepted, body streaming */
 	int bdat;			/* the body comes by BDAT */
 	int in_headers;			/* still inside the header section */
+	/* Octets of the header section, the empty line that ends it
+	 * included: the message offset where the body starts.  0 while
+	 * in_headers. */
+	uint64_t header_size;
 } sh_tx_info;
 
 /*

@@ -103,6 +103,7 @@ api_tx(sh_ctx *ctx)
 	tx->info.body_size = tx->body_size;
 	tx->info.in_body = tx->in_body;
 	tx->info.in_headers = tx->in_headers;
+	tx->info.header_size = tx->header_size;
 	tx->info.bdat = tx->bdat;
 	return &tx->info;
 }

@@ -127,6 +127,7 @@ struct tx {
 	char *hdr_tmp;			/* a header past the store's budget */
 	size_t hdr_fields;		/* header fields seen, stored or not */
 	size_t hdr_section;		/* octets of the header section so far */
+	uint64_t header_size;		/* where the body starts, once known */
 	size_t hops;			/* Received: fields seen */
 	sh_tx_info info;
 	size_t nslots;

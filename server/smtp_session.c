@@ -815,8 +815,10 @@ deliver_piece(struct session *s)
 			tx->hdr_section += used;
 		} else if (b->end) {
 			hst = header_splitter_finish(tx->hs, &name, &nl, &value, &vl);
-			if (hst == HEADER_NEED_MORE)
+			if (hst == HEADER_NEED_MORE) {
 				hst = HEADER_END;
+				vl = 0;
+			}
 		} else {
 			break;
 		}
@@ -829,6 +831,9 @@ deliver_piece(struct session *s)
 			continue;
 		}
 		if (hst == HEADER_END) {
+			/* A non-header line that began in an earlier piece was
+			 * counted there: the body starts at its first octet. */
+			tx->header_size = tx->hdr_section - vl;
 			tx->in_headers = 0;
 			free(tx->hs);
 			tx->hs = NULL;

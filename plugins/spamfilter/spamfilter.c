@@ -105,9 +105,8 @@ struct sf_tx {
 	uint64_t clock;			/* timed mode: end of the last match */
 	size_t body_left;		/* body rules neither hit nor off */
 	size_t header_left;		/* header rules neither hit nor off */
-	int body;			/* past the header section */
-	int seen_field;			/* a header field was seen */
-	int skip_line;			/* rest of this header-section line */
+	int body;			/* the host said where the body starts */
+	int tail_lost;			/* header section: line tail over buf */
 	int cont;			/* the current line had pieces already */
 	size_t len;			/* octets in buf */
 	unsigned char buf[SF_LINE_MAX];
@@ -454,21 +453,9 @@ sf_header(sh_ctx *ctx, const char *name, size_t name_len, const char *value,
 	return tx->header_left == 0 ? SH_ACCEPT : SH_CONTINUE;
 }
 
-/* is_field_start - does this header-section line start a field
- * ("Name:" with a valid field name)? */
-static int
-is_field_start(const unsigned char *p, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len && p[i] > 32 && p[i] < 127 && p[i] != ':'; i++)
-		;
-	return i > 0 && i < len && p[i] == ':';
-}
-
 /*
- * piece - one piece of a line (line end removed): skip it while in the
- * header section, match the body rules against it in the body.
+ * piece - one piece of a body line (line end removed): match the body
+ * rules against it.
  */
 static void
 piece(sh_ctx *ctx, struct sf *sf, struct sf_tx *tx, const unsigned char *p,
@@ -483,24 +470,6 @@ piece(sh_ctx *ctx, struct sf *sf, struct sf_tx *tx, const unsigned char *p,
 	if (last && len > 0 && p[len - 1] == '\r')
 		len--;
 	tx->cont = !last;
-	if (!tx->body) {
-		if (!first) {
-			if (tx->skip_line)
-				return;
-		} else if (len == 0 && last) {
-			tx->body = 1;		/* the blank line */
-			return;
-		} else if ((p[0] == ' ' || p[0] == '\t') && tx->seen_field) {
-			tx->skip_line = 1;	/* a folded continuation */
-			return;
-		} else if (is_field_start(p, len)) {
-			tx->seen_field = 1;
-			tx->skip_line = 1;
-			return;
-		} else {
-			tx->body = 1;		/* not a header: body starts */
-		}
-	}
 	if (!first && len == 0)
 		return;			/* only the line end was left */
 	opts = (first ? 0 : PCRE2_NOTBOL) | (last ? 0 : PCRE2_NOTEOL);
@@ -508,6 +477,31 @@ piece(sh_ctx *ctx, struct sf *sf, struct sf_tx *tx, const unsigned char *p,
 	for (k = 0; k < rs->count[RULE_BODY] && tx->body_left > 0; k++)
 		run_rule(ctx, sf, tx, tx->hit, rs->idx[RULE_BODY][k], p, len, opts);
 	end_batch(sf, tx, t0);
+}
+
+/*
+ * keep_line_tail - in the header section: keep what follows the last line
+ * end in tx->buf (it may turn out to be the first body line); a tail that
+ * does not fit is dropped
+ */
+static void
+keep_line_tail(struct sf_tx *tx, const unsigned char *data, size_t len)
+{
+	const unsigned char *nl = len > 0 ? memrchr(data, '\n', len) : NULL;
+
+	if (nl != NULL) {
+		tx->len = 0;
+		tx->tail_lost = 0;
+		len -= (size_t)(nl + 1 - data);
+		data = nl + 1;
+	}
+	if (tx->tail_lost || tx->len + len > SF_LINE_MAX) {
+		tx->len = 0;
+		tx->tail_lost = 1;
+		return;
+	}
+	memcpy(tx->buf + tx->len, data, len);
+	tx->len += len;
 }
 
 /*
@@ -570,9 +564,37 @@ sf_chunk(sh_ctx *ctx, const unsigned char *data, size_t len)
 {
 	struct sf *sf = sh_plugin_get(ctx);
 	struct sf_tx *tx = tx_state(ctx, sf);
+	const sh_tx_info *ti = sh_tx(ctx);
+	uint64_t start, skip;
 
-	if (tx == NULL)
+	if (tx == NULL || ti == NULL)
 		return SH_CONTINUE;	/* out of memory: eom answers */
+	/* The header section is the header rules' (the header hook); the
+	 * host says where the body starts.  The body may have begun in an
+	 * earlier chunk, inside a line the host could not yet tell from a
+	 * header field: that line's start is kept until the host knows. */
+	start = ti->body_size - len;
+	if (!tx->body) {
+		if (ti->in_headers) {
+			keep_line_tail(tx, data, len);
+			tx->fed += len;
+			return SH_CONTINUE;
+		}
+		tx->body = 1;
+		if (ti->header_size >= start || tx->tail_lost ||
+		    tx->len != start - ti->header_size)
+			tx->len = 0;	/* (kept: that first body line's start) */
+		skip = ti->header_size > start ? ti->header_size - start : 0;
+		if (skip >= len) {
+			tx->fed += len;
+			return SH_CONTINUE;
+		}
+		data += skip;
+		len -= (size_t)skip;
+		tx->fed += skip;
+	}
+	if (sf->body_max > 0 && tx->fed >= sf->body_max)
+		return SH_ACCEPT;
 	if (sf->body_max > 0 && len > sf->body_max - tx->fed)
 		len = (size_t)(sf->body_max - tx->fed);
 	feed(ctx, sf, tx, data, len);

@@ -586,6 +586,24 @@ Test(scoring, body_rules_ignore_the_header_section)
 	/* A line that is not a header field ends the header section. */
 	cr_assert_eq(send_str(h, "Subject: x\r\nnot a header viagra\r\n", 0), 250);
 	cr_assert_str_eq(header(h, "X-Spam-Rules"), "V");
+	/* The body starts where the host says (sh_tx_info.header_size),
+	 * wherever the chunks are cut. */
+	for (size_t cut = 1; cut <= 40; cut++) {
+		cr_assert_eq(send_str(h, msg, cut), 250, "cut %zu", cut);
+		cr_assert_str_eq(header(h, "X-Spam-Rules"), "S,BYE", "cut %zu", cut);
+		cr_assert_eq(send_str(h, "Subject: x\r\nnot a header viagra\r\n", cut),
+		    250, "cut %zu", cut);
+		cr_assert_str_eq(header(h, "X-Spam-Rules"), "V", "cut %zu", cut);
+	}
+	sh_harness_free(h);
+	/* The first body line whole, from its first octet, also when it
+	 * began in an earlier chunk than the one that ended the headers. */
+	h = start("1 body /^not a header/ N\n", NULL, NULL, NULL);
+	for (size_t cut = 1; cut <= 40; cut++) {
+		cr_assert_eq(send_str(h, "Subject: x\r\nnot a header\r\n", cut), 250,
+		    "cut %zu", cut);
+		cr_assert_str_eq(header(h, "X-Spam-Rules"), "N", "cut %zu", cut);
+	}
 	sh_harness_free(h);
 }
 
