@@ -20,10 +20,12 @@
  *	with the ABI it was built for (major, minor, struct size) and holds the
  *	plugin's hook functions.  The host (smtphookd, or the test harness)
  *	loads it with dlopen(RTLD_NOW | RTLD_LOCAL), refuses it when abi_major
- *	differs from SH_ABI_MAJOR, and treats hooks beyond the plugin's
- *	struct_size as absent, so a plugin built for an older minor keeps
- *	working.  The ABI only grows by appending members; enum values are
- *	never renumbered.
+ *	differs from SH_ABI_MAJOR or abi_minor is newer than the host's (it
+ *	could call past the end of the host's function table), and treats
+ *	hooks beyond the plugin's struct_size as absent, so a plugin built for
+ *	an older minor keeps working.  The ABI only grows by appending
+ *	members; enum values are never renumbered.  Test for an appended
+ *	member of a host struct with SH_API_HAS() / SH_STRUCT_HAS().
  *
  *	Plugins never link against the host.  Every host service is a
  *	function in the const sh_host_api table reached through the context
@@ -369,6 +371,21 @@ typedef struct sh_host_api {
 
 /* The exported symbol's name, for hosts. */
 #define SH_PLUGIN_SYMBOL "smtphook_plugin"
+
+/*
+ * SH_STRUCT_HAS(p, type, member) - does the host's struct *p (one that
+ * starts with its own `size`: sh_host_api, sh_session_info, sh_tx_info)
+ * have member?  A host is never older than the minor a plugin was built
+ * for (the loader refuses that), so this is for members appended later
+ * than a wrapper or a plugin means to support, e.g. a plugin that wants
+ * to run on several minors.
+ */
+#define SH_STRUCT_HAS(p, type, member)					\
+	((p) != NULL && offsetof(type, member) +			\
+	    sizeof(((const type *)0)->member) <= (p)->size)
+
+/* SH_API_HAS(ctx, fn) - does the host's function table have fn? */
+#define SH_API_HAS(ctx, fn) SH_STRUCT_HAS((ctx)->api, sh_host_api, fn)
 
 /*
  * sh_reply - set the reply for the verdict this hook is about to return.

@@ -108,6 +108,16 @@ key_allowed(const sh_plugin *d, const char *key)
 	return 0;
 }
 
+/* abi_refused - why a plugin built for another ABI cannot load */
+static void
+abi_refused(const sh_plugin *d, const char *what, char *errbuf, size_t errsize)
+{
+	snprintf(errbuf, errsize, "%s: built for plugin ABI %u.%u, host is %u.%u%s",
+	    what, d->abi_major, d->abi_minor, SH_ABI_MAJOR, SH_ABI_MINOR,
+	    d->abi_major != SH_ABI_MAJOR ? "" : d->abi_minor > SH_ABI_MINOR ?
+	    " (the plugin needs a newer smtphookd)" : "");
+}
+
 /* unknown_key - the error for key, listing the keys the plugin accepts */
 static void
 unknown_key(const sh_plugin *d, const char *key, char *errbuf, size_t errsize)
@@ -248,9 +258,8 @@ plugin_load(struct plugin *p, const char *spec, const char *plugin_dir,
 		    SH_PLUGIN_SYMBOL);
 		goto fail;
 	}
-	if (d->abi_major != SH_ABI_MAJOR) {
-		snprintf(errbuf, errsize, "%s: built for plugin ABI %u.%u, host is %u.%u",
-		    path, d->abi_major, d->abi_minor, SH_ABI_MAJOR, SH_ABI_MINOR);
+	if (d->abi_major != SH_ABI_MAJOR || d->abi_minor > SH_ABI_MINOR) {
+		abi_refused(d, path, errbuf, errsize);
 		goto fail;
 	}
 	if (d->struct_size < PLUGIN_MIN_SIZE) {
@@ -289,10 +298,9 @@ plugin_from_descriptor(struct plugin *p, const sh_plugin *d, const char *args,
 	memset(p, 0, sizeof(*p));
 	p->timeout = 30;
 	p->on_timeout = SH_TEMPFAIL;
-	if (d->abi_major != SH_ABI_MAJOR || d->struct_size < PLUGIN_MIN_SIZE) {
-		snprintf(errbuf, errsize, "descriptor built for plugin ABI %u.%u, "
-		    "host is %u.%u", d->abi_major, d->abi_minor, SH_ABI_MAJOR,
-		    SH_ABI_MINOR);
+	if (d->abi_major != SH_ABI_MAJOR || d->abi_minor > SH_ABI_MINOR ||
+	    d->struct_size < PLUGIN_MIN_SIZE) {
+		abi_refused(d, "descriptor", errbuf, errsize);
 		return -1;
 	}
 	p->desc = d;

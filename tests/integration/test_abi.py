@@ -3,6 +3,7 @@ descriptor's major/minor/struct_size rule, the one exported symbol,
 declared argument keys and the host-reserved ones, init refusing to
 start, and the watchdog for hooks that block the loop."""
 import os
+import re
 import socket
 import unittest
 
@@ -31,6 +32,16 @@ class StartupFailureTest(unittest.TestCase):
         self.assertIn("ABI", line)
         self.assertIn("abi_future_major", line)
         self.assertIn("2.", line)  # the plugin's major is named
+        self.assertNotIn("must never be called", line)
+
+    def test_future_minor_is_refused(self):
+        line = self.refuse("-p", spec("abi_future_minor"))
+        self.assertIn("abi_future_minor", line)
+        # Both versions are named: the plugin's 1.(N+1) and the host's 1.N.
+        m = re.search(r"built for plugin ABI 1\.(\d+), host is 1\.(\d+)", line)
+        self.assertIsNotNone(m, line)
+        self.assertEqual(int(m.group(1)), int(m.group(2)) + 1, line)
+        self.assertIn("needs a newer smtphookd", line)
         self.assertNotIn("must never be called", line)
 
     def test_no_exported_descriptor_is_refused(self):
