@@ -169,9 +169,7 @@ conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		session_process(s);
 		if (!s->dead && !s->close_after_flush && conn_peer_gone(s)) {
 			if (s->close_reason == NULL)
-				s->close_reason = s->state == SESSION_BODY ?
-				    "client closed during DATA" : s->bdat.reading ?
-				    "client closed during BDAT" : "client gone";
+				s->close_reason = session_eof_reason(s, "client gone");
 			s->dead = 1;
 		}
 	} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {

@@ -231,6 +231,9 @@ void session_close(struct session *s, const char *reason);
 void session_event_end(struct session *s);
 /* session_resume_input - a pending verdict is settled: go on reading */
 void session_process(struct session *s);
+/* session_eof_reason - the close reason for a client that stopped sending
+ * in the middle of something, else otherwise */
+const char *session_eof_reason(const struct session *s, const char *otherwise);
 /* session_shutdown - SIGTERM: 421 to idle sessions, mark the others */
 void session_shutdown(struct session *s);
 /* session_force_close - shutdown grace is over */

@@ -1257,6 +1257,19 @@ command_step(struct session *s)
 	return STEP_CONTINUE;
 }
 
+/* session_eof_reason - see session.h */
+const char *
+session_eof_reason(const struct session *s, const char *otherwise)
+{
+	if (s->state == SESSION_BODY)
+		return "client closed during DATA";
+	if (s->bdat.reading)
+		return "client closed during BDAT";
+	if (s->in != NULL && s->in_start < s->in_end)
+		return "client closed mid-command";
+	return otherwise;
+}
+
 /*
  * session_eof - the client has shut down its sending side (a half-close,
  * or a close we cannot tell from one) and every complete command it sent
@@ -1269,14 +1282,8 @@ command_step(struct session *s)
 static void
 session_eof(struct session *s)
 {
-	const char *why = "client closed";
+	const char *why = session_eof_reason(s, "client closed");
 
-	if (s->state == SESSION_BODY)
-		why = "client closed during DATA";
-	else if (s->bdat.reading)
-		why = "client closed during BDAT";
-	else if (s->in != NULL && s->in_start < s->in_end)
-		why = "client closed mid-command";
 	if (s->in != NULL)
 		s->in_start = s->in_end;
 	if (s->out_sent == s->out_len) {
