@@ -1,12 +1,13 @@
 /*
  * chain.c - THE verdict chain: walk, fan-out, PENDING, notifications
  *
- * Invariants: at most one walk per session (s->run.active) and at most
- * one pending verdict (s->pend.generation != 0).  A pending verdict is
- * named by (session id, generation), so a verdict that arrives after the
- * session is gone, after a timeout, or twice, finds nothing and is
- * dropped.  The host acts on a resumed verdict from a zero-delay timer,
- * never inside sh_resume(), so a plugin never re-enters itself.
+ * Invariants: at most one walk per chain (run.active) and at most one
+ * pending verdict (pend.generation != 0).  A pending verdict is named by
+ * (owner id, generation) in the plugin's token (host_api.c), so a verdict
+ * that arrives after the owner is gone, after a timeout, or twice, finds
+ * nothing and is dropped.  The chain acts on a resumed verdict from a
+ * zero-delay timer, never inside sh_resume(), so a plugin never re-enters
+ * itself.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,9 +15,8 @@
 #include <time.h>
 
 #include "chain.h"
-#include "host_api.h"
 #include "log.h"
-#include "server.h"
+#include "plugin.h"
 
 #define HOOK_BLOCK_WARN 0.100	/* seconds; SPEC §4 */
 
@@ -138,19 +138,15 @@ hook_clock(void)
 
 /* call_hook - one verdict hook of one plugin, timed */
 static sh_verdict
-call_hook(struct session *s, size_t i)
+call_hook(struct chain *c, size_t i)
 {
-	struct server *srv = s->srv;
-	struct plugin *p = &srv->plugins[i];
-	struct chain_run *r = &s->run;
-	struct host_ctx c;
+	struct plugin *p = &c->plugins[i];
+	struct chain_run *r = &c->run;
+	const char *hook = chain_hook_name(r->hook);
+	sh_ctx *ctx = c->ops->ctx(c->owner, i, hook, &r->reply, 1);
 	sh_verdict v = SH_CONTINUE;
-	sh_ctx *ctx = &c.pub;
 	double t0, dt;
 
-	host_ctx_init(&c, srv, p, s, chain_hook_name(r->hook));
-	c.reply = &r->reply;
-	c.verdict_hook = 1;
 	t0 = hook_clock();
 	switch (r->hook) {
 	case SH_HOOK_CONNECT: v = p->desc->connect(ctx); break;
@@ -178,23 +174,22 @@ call_hook(struct session *s, size_t i)
 	}
 	dt = hook_clock() - t0;
 	if (dt > HOOK_BLOCK_WARN)
-		log_msg(LOG_WARN, "session %s: plugin %s blocked the loop for %.0f ms "
-		    "in hook %s", s->id_str, p->name, dt * 1000, c.hook_name);
+		log_msg(LOG_WARN, "%s: plugin %s blocked the loop for %.0f ms "
+		    "in hook %s", c->log_id, p->name, dt * 1000, hook);
 	if ((unsigned)v > SH_PENDING) {
-		log_msg(LOG_ERROR, "session %s: plugin %s returned invalid verdict "
-		    "%d from %s; taken as TEMPFAIL", s->id_str, p->name, (int)v,
-		    c.hook_name);
+		log_msg(LOG_ERROR, "%s: plugin %s returned invalid verdict %d "
+		    "from %s; taken as TEMPFAIL", c->log_id, p->name, (int)v, hook);
 		v = SH_TEMPFAIL;
 	}
 	return v;
 }
 
-/* chain_finish - the walk is over: hand the verdict to the session */
+/* chain_finish - the walk is over: hand the verdict to the owner */
 static void
-chain_finish(struct session *s, sh_verdict v)
+chain_finish(struct chain *c, sh_verdict v)
 {
-	s->run.active = 0;
-	s->run.done(s, v);
+	c->run.active = 0;
+	c->run.done(c->owner, v);
 }
 
 /*
@@ -202,50 +197,49 @@ chain_finish(struct session *s, sh_verdict v)
  * is over (done was called), 0 to go on with the next plugin.
  */
 static int
-chain_apply(struct session *s, size_t i, sh_verdict v)
+chain_apply(struct chain *c, size_t i, sh_verdict v)
 {
-	struct chain_run *r = &s->run;
+	struct chain_run *r = &c->run;
 
 	if (v == SH_CONTINUE)
 		return 0;
 	if (r->fanout && v == SH_ACCEPT) {
 		/* "I need no more of this message"; others still get it. */
-		if (s->tx != NULL) {
-			if (r->hook == SH_HOOK_HEADER)
-				s->tx->slots[i].skip_header = 1;
-			else
-				s->tx->slots[i].skip_chunk = 1;
-		}
+		if (r->hook == SH_HOOK_HEADER)
+			c->skip_header |= UINT64_C(1) << i;
+		else
+			c->skip_chunk |= UINT64_C(1) << i;
 		chain_reply_clear(&r->reply);
 		return 0;
 	}
 	r->decider = i;
-	chain_finish(s, v);
+	chain_finish(c, v);
 	return 1;
 }
 
 /* skipped - has plugin i opted out of this fan-out? */
 static int
-skipped(const struct session *s, size_t i)
+skipped(const struct chain *c, size_t i)
 {
-	const struct chain_run *r = &s->run;
+	const struct chain_run *r = &c->run;
 
-	if (!r->fanout || s->tx == NULL)
+	if (!r->fanout)
 		return 0;
-	return r->hook == SH_HOOK_HEADER ? s->tx->slots[i].skip_header :
-	    s->tx->slots[i].skip_chunk;
+	return ((r->hook == SH_HOOK_HEADER ? c->skip_header : c->skip_chunk) >>
+	    i) & 1;
 }
 
 /* pend_clear - forget the pending verdict (token becomes stale) */
 static void
-pend_clear(struct session *s)
+pend_clear(struct chain *c)
 {
-	struct pending_state *pd = &s->pend;
+	struct pending_state *pd = &c->pend;
 
-	ev_timer_stop(s->srv->loop, &pd->timeout);
-	ev_timer_stop(s->srv->loop, &pd->kick);
+	ev_timer_stop(c->loop, &pd->timeout);
+	ev_timer_stop(c->loop, &pd->kick);
 	pd->generation = 0;
-	pd->in_hook = pd->waiting = pd->resolved = 0;
+	pd->phase = PENDING_NONE;
+	pd->resolved = 0;
 	pd->cancel = NULL;
 	pd->cancel_arg = NULL;
 	chain_reply_clear(&pd->reply);
@@ -253,66 +247,65 @@ pend_clear(struct session *s)
 
 /* take_resolved - move a resumed verdict and its reply into the walk */
 static sh_verdict
-take_resolved(struct session *s)
+take_resolved(struct chain *c)
 {
-	sh_verdict v = s->pend.verdict;
+	sh_verdict v = c->pend.verdict;
 
-	chain_reply_clear(&s->run.reply);
-	s->run.reply = s->pend.reply;
-	s->pend.reply = (struct chain_reply){ 0 };
-	pend_clear(s);
+	chain_reply_clear(&c->run.reply);
+	c->run.reply = c->pend.reply;
+	c->pend.reply = (struct chain_reply){ 0 };
+	pend_clear(c);
 	return v;
 }
 
 /* chain_step - ask plugins from run.next on, until one decides or pends */
 static void
-chain_step(struct session *s)
+chain_step(struct chain *c)
 {
-	struct server *srv = s->srv;
-	struct chain_run *r = &s->run;
+	struct chain_run *r = &c->run;
 
-	while (r->next < srv->nplugins) {
+	while (r->next < c->nplugins) {
 		size_t i = r->next++;
 		sh_verdict v;
 
-		if (!has_hook(&srv->plugins[i], r->hook) || skipped(s, i))
+		if (!has_hook(&c->plugins[i], r->hook) || skipped(c, i))
 			continue;
-		v = call_hook(s, i);
+		v = call_hook(c, i);
 		if (v == SH_PENDING) {
-			if (!s->pend.in_hook) {
-				log_msg(LOG_ERROR, "session %s: plugin %s returned PENDING "
-				    "from %s without sh_pend(); taken as TEMPFAIL",
-				    s->id_str, srv->plugins[i].name, chain_hook_name(r->hook));
+			if (c->pend.phase != PENDING_IN_HOOK) {
+				log_msg(LOG_ERROR, "%s: plugin %s returned PENDING from "
+				    "%s without sh_pend(); taken as TEMPFAIL", c->log_id,
+				    c->plugins[i].name, chain_hook_name(r->hook));
 				v = SH_TEMPFAIL;
-			} else if (s->pend.resolved) {
+			} else if (c->pend.resolved) {
 				/* Resumed before returning: act on it now that the
 				 * plugin's call is over (ev.pod on re-entrancy). */
-				v = take_resolved(s);
+				v = take_resolved(c);
 			} else {
-				s->pend.in_hook = 0;
-				s->pend.waiting = 1;
-				ev_timer_set(&s->pend.timeout, srv->plugins[i].timeout, 0);
-				ev_timer_start(srv->loop, &s->pend.timeout);
+				c->pend.phase = PENDING_WAITING;
+				c->pend.since = ev_now(c->loop);
+				ev_timer_set(&c->pend.timeout, c->plugins[i].timeout, 0);
+				ev_timer_start(c->loop, &c->pend.timeout);
 				return;
 			}
-		} else if (s->pend.generation != 0) {
+		} else if (c->pend.generation != 0) {
 			/* sh_pend() without PENDING: the token goes stale. */
-			pend_clear(s);
+			pend_clear(c);
 		}
-		if (chain_apply(s, i, v))
+		if (chain_apply(c, i, v))
 			return;
 	}
-	chain_finish(s, SH_CONTINUE);
+	chain_finish(c, SH_CONTINUE);
 }
 
 void
-chain_start(struct session *s, sh_hook_id hook, int fanout, chain_done_fn done)
+chain_start(struct chain *c, sh_hook_id hook, int fanout, chain_done_fn done)
 {
-	struct chain_run *r = &s->run;
+	struct chain_run *r = &c->run;
 
 	if (r->active)
-		log_panic("session %s: chain_start(%s) while %s is running",
-		    s->id_str, chain_hook_name(hook), chain_hook_name(r->hook));
+		log_panic("%s: chain_start(%s) while %s is running", c->log_id,
+		    chain_hook_name(hook), chain_hook_name(r->hook));
 	chain_reply_clear(&r->reply);
 	r->hook = hook;
 	r->fanout = fanout != 0;
@@ -320,159 +313,197 @@ chain_start(struct session *s, sh_hook_id hook, int fanout, chain_done_fn done)
 	r->decider = 0;
 	r->done = done;
 	r->active = 1;
-	chain_step(s);
+	chain_step(c);
 }
 
-/* chain_continue_with - act on plugin pend.plugin's late verdict */
+/* chain_continue_with - act on plugin pend.plugin's late verdict, then
+ * let the owner go on (it is an event of its own) */
 static void
-chain_continue_with(struct session *s, sh_verdict v)
+chain_continue_with(struct chain *c, size_t i, sh_verdict v)
 {
-	size_t i = s->pend.plugin;
-
-	if (!chain_apply(s, i, v))
-		chain_step(s);
-	session_process(s);
+	if (!chain_apply(c, i, v))
+		chain_step(c);
+	c->ops->resumed(c->owner);
 }
 
 /* pend_kick_cb - a resumed verdict, one loop turn after sh_resume() */
 static void
 pend_kick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct session *s = w->data;
+	struct chain *c = w->data;
+	size_t i = c->pend.plugin;
 
 	(void)loop, (void)revents;
-	if (!s->pend.waiting || !s->pend.resolved)
+	if (c->pend.phase != PENDING_WAITING || !c->pend.resolved)
 		return;
-	chain_continue_with(s, take_resolved(s));
-	session_event_end(s);
+	chain_continue_with(c, i, take_resolved(c));
 }
 
 /* pend_timeout_cb - the plugin's timeout=: its on_timeout= verdict */
 static void
 pend_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct session *s = w->data;
-	struct plugin *p = &s->srv->plugins[s->pend.plugin];
-	sh_cancel_fn cancel = s->pend.cancel;
-	void *arg = s->pend.cancel_arg;
+	struct chain *c = w->data;
+	size_t i = c->pend.plugin;
+	struct plugin *p = &c->plugins[i];
+	sh_cancel_fn cancel = c->pend.cancel;
+	void *arg = c->pend.cancel_arg;
 	sh_verdict v = p->on_timeout;
 
 	(void)loop, (void)revents;
-	if (!s->pend.waiting)
+	if (c->pend.phase != PENDING_WAITING)
 		return;
-	log_msg(LOG_WARN, "session %s: plugin %s gave no %s verdict within %gs; "
-	    "taken as %s", s->id_str, p->name, chain_hook_name(s->run.hook),
+	log_msg(LOG_WARN, "%s: plugin %s gave no %s verdict within %gs; taken "
+	    "as %s", c->log_id, p->name, chain_hook_name(c->run.hook),
 	    p->timeout, v == SH_CONTINUE ? "continue" : v == SH_REJECT ?
 	    "reject" : "tempfail");
-	pend_clear(s);
+	pend_clear(c);
 	if (cancel != NULL)
 		cancel(arg);
-	chain_reply_clear(&s->run.reply);
+	chain_reply_clear(&c->run.reply);
 	if (v == SH_TEMPFAIL)
-		chain_set_reply(&s->run.reply, p->name, 451, "4.4.3",
+		chain_set_reply(&c->run.reply, p->name, 451, "4.4.3",
 		    "Temporary failure: a policy check timed out");
-	chain_continue_with(s, v);
-	session_event_end(s);
+	chain_continue_with(c, i, v);
 }
 
-sh_pending
-chain_pend(struct session *s, size_t plugin, sh_cancel_fn cancel, void *arg)
+void
+chain_init(struct chain *c, struct plugin *plugins, size_t n,
+    struct ev_loop *loop, const struct chain_ops *ops, void *owner,
+    const char *log_id)
 {
-	struct pending_state *pd = &s->pend;
-	sh_pending tok = { .api = &host_api_table, .host_ = s->srv,
-	    .session_id = s->id };
+	if (n > CONFIG_MAX_PLUGINS)
+		log_panic("chain_init: %zu plugins (at most %d)", n,
+		    CONFIG_MAX_PLUGINS);
+	memset(c, 0, sizeof(*c));
+	c->plugins = plugins;
+	c->nplugins = n;
+	c->loop = loop;
+	c->ops = ops;
+	c->owner = owner;
+	c->log_id = log_id;
+	ev_init(&c->pend.timeout, pend_timeout_cb);
+	c->pend.timeout.data = c;
+	ev_init(&c->pend.kick, pend_kick_cb);
+	c->pend.kick.data = c;
+}
 
-	if (pd->generation == 0) {
-		pd->generation = ++s->srv->next_generation;
-		pd->plugin = plugin;
-		pd->in_hook = 1;
-		pd->waiting = pd->resolved = 0;
-		ev_init(&pd->timeout, pend_timeout_cb);
-		pd->timeout.data = s;
-		ev_init(&pd->kick, pend_kick_cb);
-		pd->kick.data = s;
-	}
-	pd->cancel = cancel;
-	pd->cancel_arg = arg;
-	tok.generation = pd->generation;
-	return tok;
+void
+chain_destroy(struct chain *c)
+{
+	ev_timer_stop(c->loop, &c->pend.timeout);
+	ev_timer_stop(c->loop, &c->pend.kick);
+	chain_reply_clear(&c->pend.reply);
+	chain_reply_clear(&c->run.reply);
+}
+
+void
+chain_message_begin(struct chain *c)
+{
+	c->skip_header = c->skip_chunk = 0;
 }
 
 int
-chain_resume(struct server *srv, sh_pending p, sh_verdict verdict, int code,
-    const char *enhanced, const char *text)
+chain_waiting(const struct chain *c)
 {
-	struct session *s = u64map_get(&srv->sessions, p.session_id);
-	struct pending_state *pd;
+	return c->pend.phase == PENDING_WAITING;
+}
 
-	if (s == NULL || p.generation == 0 || s->pend.generation != p.generation ||
-	    s->pend.resolved)
+const char *
+chain_decider_name(const struct chain *c)
+{
+	return c->run.decider < c->nplugins ? c->plugins[c->run.decider].name :
+	    "?";
+}
+
+uint64_t
+chain_pend(struct chain *c, size_t plugin, sh_cancel_fn cancel, void *arg)
+{
+	struct pending_state *pd = &c->pend;
+
+	if (pd->generation == 0) {
+		pd->generation = ++c->next_generation;
+		pd->plugin = plugin;
+		pd->phase = PENDING_IN_HOOK;
+		pd->resolved = 0;
+	}
+	pd->cancel = cancel;
+	pd->cancel_arg = arg;
+	return pd->generation;
+}
+
+int
+chain_resume(struct chain *c, uint64_t generation, sh_verdict verdict,
+    int code, const char *enhanced, const char *text)
+{
+	struct pending_state *pd = &c->pend;
+	const char *name;
+
+	if (generation == 0 || pd->generation != generation || pd->resolved)
 		return -1;
-	pd = &s->pend;
+	name = c->plugins[pd->plugin].name;
 	if ((unsigned)verdict >= SH_PENDING) {
-		log_msg(LOG_ERROR, "session %s: plugin %s resumed with verdict %d; "
-		    "taken as TEMPFAIL", s->id_str, srv->plugins[pd->plugin].name,
-		    (int)verdict);
+		log_msg(LOG_ERROR, "%s: plugin %s resumed with verdict %d; taken "
+		    "as TEMPFAIL", c->log_id, name, (int)verdict);
 		verdict = SH_TEMPFAIL;
 		code = 0;
 	}
 	pd->verdict = verdict;
 	pd->resolved = 1;
 	if (code != 0)
-		chain_set_reply(&pd->reply, srv->plugins[pd->plugin].name, code,
-		    enhanced, text);
-	if (pd->waiting) {
-		ev_timer_stop(srv->loop, &pd->timeout);
+		chain_set_reply(&pd->reply, name, code, enhanced, text);
+	if (pd->phase == PENDING_WAITING) {
+		ev_timer_stop(c->loop, &pd->timeout);
 		ev_timer_set(&pd->kick, 0, 0);
-		ev_timer_start(srv->loop, &pd->kick);
+		ev_timer_start(c->loop, &pd->kick);
 	}
 	return 0;
 }
 
-void
-chain_cancel(struct session *s)
+int
+chain_cancel(struct chain *c)
 {
-	struct pending_state *pd = &s->pend;
+	struct pending_state *pd = &c->pend;
 	sh_cancel_fn cancel = pd->cancel;
 	void *arg = pd->cancel_arg;
-	int waiting = pd->waiting && !pd->resolved;
+	int waiting = pd->phase == PENDING_WAITING && !pd->resolved;
+	int cut = c->run.active;
 
+	c->run.active = 0;
 	if (pd->generation == 0)
-		return;
-	pend_clear(s);
-	s->run.active = 0;
+		return cut;
+	pend_clear(c);
 	if (waiting && cancel != NULL)
 		cancel(arg);
+	return cut;
 }
 
 /* notify - call a notification hook of every plugin, in chain order */
 static void
-notify(struct session *s, int disconnect)
+notify(struct chain *c, int disconnect)
 {
-	struct server *srv = s->srv;
 	size_t i;
 
-	for (i = 0; i < srv->nplugins; i++) {
-		struct plugin *p = &srv->plugins[i];
+	for (i = 0; i < c->nplugins; i++) {
+		struct plugin *p = &c->plugins[i];
 		void (*fn)(sh_ctx *) = disconnect ? plugin_hook(p, disconnect) :
 		    plugin_hook(p, reset);
-		struct host_ctx c;
 
 		if (fn == NULL)
 			continue;
-		host_ctx_init(&c, srv, p, s, disconnect ? "disconnect" : "reset");
-		fn(&c.pub);
+		fn(c->ops->ctx(c->owner, i, disconnect ? "disconnect" : "reset",
+		    NULL, 0));
 	}
 }
 
 void
-chain_notify_reset(struct session *s)
+chain_notify_reset(struct chain *c)
 {
-	notify(s, 0);
+	notify(c, 0);
 }
 
 void
-chain_notify_disconnect(struct session *s)
+chain_notify_disconnect(struct chain *c)
 {
-	notify(s, 1);
+	notify(c, 1);
 }

@@ -1,12 +1,9 @@
 /*
- * conn.c - the session's non-blocking socket I/O
+ * conn.c - a connection's non-blocking socket I/O (see conn.h)
  *
- * Owns the input and output buffers and the read, write and idle
- * watchers.  Watcher interest is derived from buffer state after every
- * event (conn_update_watchers), so a full input buffer, a backlog of
- * replies, or a closing session stops reading by itself.  Buffers exist
- * only while they hold data (the input buffer also for the whole body),
- * which keeps an idle connection down to its struct.
+ * Every libev callback here ends by handing the event to the owner's
+ * event_end, which flushes, calls conn_update, or frees the owner (and
+ * with it this struct): nothing here touches the connection after that.
  */
 #include <errno.h>
 #include <poll.h>
@@ -15,89 +12,130 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "conn.h"
 #include "log.h"
-#include "server.h"
-#include "session.h"
 #include "tls.h"
 
 /* conn_recv / conn_send - through TLS when it is on */
 static ssize_t
-conn_recv(struct session *s, void *buf, size_t len)
+conn_recv(struct conn *c, void *buf, size_t len)
 {
-	if (s->ssl != NULL)
-		return tls_read(s, buf, len);
-	return recv(s->fd, buf, len, 0);
+	if (c->ssl != NULL)
+		return tls_read(c, buf, len);
+	return recv(c->fd, buf, len, 0);
 }
 
 static ssize_t
-conn_send(struct session *s, const void *buf, size_t len)
+conn_send(struct conn *c, const void *buf, size_t len)
 {
-	if (s->ssl != NULL)
-		return tls_write(s, buf, len);
-	return send(s->fd, buf, len, MSG_NOSIGNAL);
+	if (c->ssl != NULL)
+		return tls_write(c, buf, len);
+	return send(c->fd, buf, len, MSG_NOSIGNAL);
+}
+
+void
+conn_kill(struct conn *c, const char *reason)
+{
+	c->dead = 1;
+	if (c->close_reason == NULL)
+		c->close_reason = reason;
+}
+
+void
+conn_close_after_flush(struct conn *c, const char *reason)
+{
+	if (c->close_reason == NULL)
+		c->close_reason = reason;
+	c->close_after_flush = 1;
+}
+
+void
+conn_touch(struct conn *c)
+{
+	c->last_activity = ev_now(c->loop);
+}
+
+/* conn_start_idle - (re)start the idle timer for idle duty */
+static void
+conn_start_idle(struct conn *c)
+{
+	c->pausing = 0;
+	c->idle.repeat = c->timeout;
+	conn_touch(c);
+	ev_timer_again(c->loop, &c->idle);
 }
 
 /*
- * conn_handshake_step - drive a TLS handshake; on success tell the
- * session (which then resets after STARTTLS, or greets after implicit
- * TLS).  Returns 1 when the connection is usable for data.
+ * conn_handshake_step - drive a TLS handshake; on success tell the owner
+ * (which then resets after STARTTLS, or greets after implicit TLS).
+ * Returns 1 when the connection is usable for data.
  */
 static int
-conn_handshake_step(struct session *s)
+conn_handshake_step(struct conn *c)
 {
-	int r = tls_handshake(s);
+	int r = tls_handshake(c);
 
 	if (r < 0) {
-		s->dead = 1;
-		if (s->close_reason == NULL)
-			s->close_reason = "TLS handshake failed";
+		conn_kill(c, "TLS handshake failed");
 		return 0;
 	}
 	if (r == 0)
 		return 0;
-	s->last_activity = ev_now(s->srv->loop);
-	conn_start_idle(s);
-	session_tls_up(s);
+	conn_start_idle(c);
+	c->ev->tls_up(c->owner);
 	return 1;
 }
 
-/* conn_start_tls - begin the server side of a handshake now */
 int
-conn_start_tls(struct session *s)
+conn_start_tls(struct conn *c, struct ssl_ctx_st *ctx)
 {
-	double limit = s->srv->cfg->timeout < 30 ? s->srv->cfg->timeout : 30;
+	double limit = c->timeout < 30 ? c->timeout : 30;
 
-	if (tls_start(s, s->srv->tls_ctx) < 0)
+	if (tls_start(c, ctx) < 0)
 		return -1;
 	/* The handshake has its own, shorter deadline; slow drips of
 	 * handshake bytes do not extend it. */
-	s->handshake_deadline = ev_now(s->srv->loop) + limit;
+	c->handshake_deadline = ev_now(c->loop) + limit;
 	/* Fire at that deadline, not only at the next --timeout check. */
-	s->idle.repeat = limit;
-	ev_timer_again(s->srv->loop, &s->idle);
-	conn_handshake_step(s);
+	c->idle.repeat = limit;
+	ev_timer_again(c->loop, &c->idle);
+	conn_handshake_step(c);
 	return 0;
 }
 
-/* conn_inbuf_get - an input buffer: a spare one, else a new one */
-static unsigned char *
-conn_inbuf_get(struct server *srv)
+void
+conn_start_tls_after_flush(struct conn *c, struct ssl_ctx_st *ctx)
 {
-	if (srv->ninbuf_spare > 0)
-		return srv->inbuf_spare[--srv->ninbuf_spare];
-	return malloc(SESSION_INBUF);
+	c->tls_after_flush = 1;
+	c->tls_ctx = ctx;
 }
 
-/* conn_inbuf_put - give an input buffer back (NULL: nothing) */
-void
-conn_inbuf_put(struct server *srv, unsigned char *buf)
+/* inbuf_get - an input buffer: a spare one, else a new one */
+static unsigned char *
+inbuf_get(struct conn_bufpool *pool)
+{
+	if (pool->n > 0)
+		return pool->spare[--pool->n];
+	return malloc(CONN_INBUF);
+}
+
+/* inbuf_put - give an input buffer back (NULL: nothing) */
+static void
+inbuf_put(struct conn_bufpool *pool, unsigned char *buf)
 {
 	if (buf == NULL)
 		return;
-	if (srv->ninbuf_spare < SERVER_INBUF_SPARES)
-		srv->inbuf_spare[srv->ninbuf_spare++] = buf;
+	if (pool->n < CONN_INBUF_SPARES)
+		pool->spare[pool->n++] = buf;
 	else
 		free(buf);
+}
+
+void
+conn_bufpool_free(struct conn_bufpool *pool)
+{
+	while (pool->n > 0)
+		free(pool->spare[--pool->n]);
 }
 
 /*
@@ -106,255 +144,268 @@ conn_inbuf_put(struct server *srv, unsigned char *buf)
  * FIN alone looks like a half-close; a client gone that way shows when a
  * reply cannot be written (EPIPE, ECONNRESET).
  */
-static int
-conn_peer_gone(struct session *s)
+int
+conn_peer_gone(const struct conn *c)
 {
-	struct pollfd p = { .fd = s->fd, .events = 0 };
+	struct pollfd p = { .fd = c->fd, .events = 0 };
 
 	return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR)) != 0;
 }
 
-/* conn_read_cb - read what the socket has, then process it */
+/* conn_read_cb - read what the socket has, then tell the owner */
 static void
 conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-	struct session *s = w->data;
+	struct conn *c = w->data;
 	ssize_t n;
 
 	(void)loop, (void)revents;
-	if (s->tls_handshaking && !conn_handshake_step(s)) {
-		session_event_end(s);
+	if (c->tls_handshaking && !conn_handshake_step(c)) {
+		c->ev->event_end(c->owner);
 		return;
 	}
-	if (s->in == NULL) {
-		if ((s->in = conn_inbuf_get(s->srv)) == NULL) {
-			log_msg(LOG_ERROR, "session %s: out of memory", s->id_str);
-			session_reply(s, 421, "4.3.0", "%s Out of memory, closing",
-			    s->info.hostname);
-			session_close(s, "oom");
-			session_event_end(s);
+	if (c->in == NULL) {
+		if ((c->in = inbuf_get(c->pool)) == NULL) {
+			log_msg(LOG_ERROR, "%s: out of memory", c->log_id);
+			c->ev->no_buffer(c->owner);
+			c->ev->event_end(c->owner);
 			return;
 		}
-		s->in_start = s->in_end = 0;
+		c->in_start = c->in_end = 0;
 	}
-	if (s->in_start > 0 && !s->run.active && !s->body.busy) {
-		/* Slide the unprocessed tail to the front; while a walk is in
-		 * progress the chunk it is looking at must not move. */
-		memmove(s->in, s->in + s->in_start, s->in_end - s->in_start);
-		s->in_end -= s->in_start;
-		s->in_start = 0;
+	if (c->in_start > 0 && !(c->ev->input_hold(c->owner) & CONN_HOLD_PIN)) {
+		/* Slide the unprocessed tail to the front; while the owner
+		 * looks at a slice of it, it must not move. */
+		memmove(c->in, c->in + c->in_start, c->in_end - c->in_start);
+		c->in_end -= c->in_start;
+		c->in_start = 0;
 	}
-	if (s->in_end == SESSION_INBUF) {
-		session_event_end(s);
+	if (c->in_end == CONN_INBUF) {
+		c->ev->event_end(c->owner);
 		return;
 	}
-	n = conn_recv(s, s->in + s->in_end, SESSION_INBUF - s->in_end);
+	n = conn_recv(c, c->in + c->in_end, CONN_INBUF - c->in_end);
 	if (n > 0) {
-		s->in_end += (size_t)n;
-		/* --timeout bounds each read of a message body or BDAT chunk
-		 * (RFC 5321 §4.5.3.2), but a whole command line: octets
-		 * dripped into a command do not extend its deadline
-		 * (slowloris); command_step() restarts it per line. */
-		if (s->state == SESSION_BODY || s->bdat.reading)
-			s->last_activity = ev_now(s->srv->loop);
-		if (!s->greeted)
-			s->early_talker = s->info.early_talker = 1;
-		session_process(s);
+		c->in_end += (size_t)n;
+		c->ev->input(c->owner);
 	} else if (n == 0) {
-		/* EOF: what is buffered is still acted on, a pending verdict
-		 * still completes (session_process ends the session once
-		 * nothing more can be done) - unless no one is left to
-		 * answer; session_free() then cancels the verdict. */
-		s->eof = 1;
-		session_process(s);
-		if (!s->dead && !s->close_after_flush && conn_peer_gone(s)) {
-			if (s->close_reason == NULL)
-				s->close_reason = session_eof_reason(s, "client gone");
-			s->dead = 1;
-		}
+		c->eof = 1;
+		c->ev->eof(c->owner);
 	} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-		s->dead = 1;
-		if (s->close_reason == NULL)
-			s->close_reason = "read error";
+		conn_kill(c, "read error");
 	}
-	session_event_end(s);
+	c->ev->event_end(c->owner);
 }
 
-/* conn_write_cb - the socket can take more of the replies */
+/* conn_write_cb - the socket can take more of the output */
 static void
 conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-	struct session *s = w->data;
+	struct conn *c = w->data;
 
 	(void)loop, (void)revents;
-	if (s->tls_handshaking) {
-		conn_handshake_step(s);
-	} else if (tls_wants_write(s) && s->out_sent == s->out_len) {
+	if (c->tls_handshaking) {
+		conn_handshake_step(c);
+	} else if (tls_wants_write(c) && c->out_sent == c->out_len) {
 		/* A TLS read needed the socket writable: read again. */
-		s->tls_want_write = 0;
-		ev_feed_event(s->srv->loop, &s->rio, EV_READ);
-	} else if (conn_flush(s) == 0) {
-		session_process(s);
+		c->tls_want_write = 0;
+		ev_feed_event(c->loop, &c->rio, EV_READ);
+	} else if (conn_flush(c) == 0) {
+		c->ev->drained(c->owner);
 	}
-	session_event_end(s);
+	c->ev->event_end(c->owner);
 }
 
 /* conn_idle_cb - lazily re-armed idle timer (ev.pod, timer method 3) */
 static void
 conn_idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct session *s = w->data;
-	double timeout = s->srv->cfg->timeout;
-	double left = s->last_activity + timeout - ev_now(loop);
+	struct conn *c = w->data;
+	double left = c->last_activity + c->timeout - ev_now(loop);
 
 	(void)revents;
-	if (s->tls_handshaking) {
-		left = s->handshake_deadline - ev_now(loop);
+	if (c->pausing) {
+		ev_timer_stop(loop, &c->idle);
+		conn_start_idle(c);
+		c->ev->paused(c->owner);
+		c->ev->event_end(c->owner);
+		return;
+	}
+	if (c->tls_handshaking) {
+		left = c->handshake_deadline - ev_now(loop);
 		if (left <= 0.001) {
-			log_msg(LOG_INFO, "session %s: TLS handshake timed out",
-			    s->id_str);
-			s->dead = 1;
-			s->close_reason = "TLS handshake timeout";
-			session_event_end(s);
+			log_msg(LOG_INFO, "%s: TLS handshake timed out", c->log_id);
+			c->dead = 1;
+			c->close_reason = "TLS handshake timeout";
+			c->ev->event_end(c->owner);
 			return;
 		}
 	}
-	if (left > 0.001 || s->pend.waiting) {
-		/* Activity since, or we are the slow one (a plugin's own
-		 * timeout covers that). */
-		w->repeat = left > 0.001 ? left : timeout;
+	if (left > 0.001) {
+		/* Activity since: wait for the rest. */
+		w->repeat = left;
 		ev_timer_again(loop, w);
 		return;
 	}
-	if (s->state == SESSION_CLOSING) {
+	if (c->close_after_flush) {
 		/* The client does not read our final reply. */
-		s->dead = 1;
-	} else {
-		session_reply(s, 421, "4.4.2", "%s Timeout, closing connection",
-		    s->info.hostname);
-		session_close(s, "timeout");
+		c->dead = 1;
+	} else if (c->ev->idle(c->owner)) {
+		w->repeat = c->timeout;
+		ev_timer_again(loop, w);
+		return;
 	}
-	session_event_end(s);
+	c->ev->event_end(c->owner);
 }
 
-/* conn_start - make the socket non-blocking and start watching it */
 void
-conn_start(struct session *s)
+conn_init(struct conn *c, int fd, struct ev_loop *loop,
+    struct conn_bufpool *pool, double timeout, const struct conn_events *ev,
+    void *owner, const char *log_id)
 {
-	struct ev_loop *loop = s->srv->loop;
-
-	ev_io_init(&s->rio, conn_read_cb, s->fd, EV_READ);
-	s->rio.data = s;
-	ev_io_init(&s->wio, conn_write_cb, s->fd, EV_WRITE);
-	s->wio.data = s;
-	ev_init(&s->idle, conn_idle_cb);
-	s->idle.data = s;
-	s->idle.repeat = s->srv->cfg->timeout;
-	s->last_activity = ev_now(loop);
-	ev_timer_again(loop, &s->idle);
+	memset(c, 0, sizeof(*c));
+	c->fd = fd;
+	c->loop = loop;
+	c->pool = pool;
+	c->timeout = timeout;
+	c->ev = ev;
+	c->owner = owner;
+	c->log_id = log_id;
+	ev_io_init(&c->rio, conn_read_cb, fd, EV_READ);
+	c->rio.data = c;
+	ev_io_init(&c->wio, conn_write_cb, fd, EV_WRITE);
+	c->wio.data = c;
+	ev_init(&c->idle, conn_idle_cb);
+	c->idle.data = c;
+	conn_start_idle(c);
 }
 
-/* conn_start_idle - (re)start the idle timer as the idle timer */
 void
-conn_start_idle(struct session *s)
+conn_pause(struct conn *c, double seconds)
 {
-	ev_set_cb(&s->idle, conn_idle_cb);
-	s->idle.repeat = s->srv->cfg->timeout;
-	s->last_activity = ev_now(s->srv->loop);
-	ev_timer_again(s->srv->loop, &s->idle);
+	ev_timer_stop(c->loop, &c->idle);
+	c->pausing = 1;
+	ev_timer_set(&c->idle, seconds, 0);
+	ev_timer_start(c->loop, &c->idle);
 }
 
-/* conn_out_reserve - room for n more output octets; 0 or -1 */
 int
-conn_out_reserve(struct session *s, size_t n)
+conn_out_reserve(struct conn *c, size_t n)
 {
-	size_t need = s->out_len + n, ncap;
+	size_t need = c->out_len + n, ncap;
 	char *p;
 
-	if (need <= s->out_cap)
+	if (need <= c->out_cap)
 		return 0;
-	ncap = s->out_cap ? s->out_cap : 1024;
+	ncap = c->out_cap ? c->out_cap : 1024;
 	while (ncap < need)
 		ncap *= 2;
-	if ((p = realloc(s->out, ncap)) == NULL)
+	if ((p = realloc(c->out, ncap)) == NULL)
 		return -1;
-	s->out = p;
-	s->out_cap = ncap;
+	c->out = p;
+	c->out_cap = ncap;
 	return 0;
 }
 
+size_t
+conn_pending_output(const struct conn *c)
+{
+	return c->out_len - c->out_sent;
+}
+
 /*
- * conn_flush - write queued replies; one write(2) per batch of replies.
+ * conn_flush - write queued output; one write(2) per batch of replies.
  * Returns 0 when everything was sent, 1 when some is left, -1 on error
- * (the session is then dead).
+ * (the connection is then dead).
  */
 int
-conn_flush(struct session *s)
+conn_flush(struct conn *c)
 {
-	while (s->out_sent < s->out_len) {
-		ssize_t n = conn_send(s, s->out + s->out_sent,
-		    s->out_len - s->out_sent);
+	while (c->out_sent < c->out_len) {
+		ssize_t n = conn_send(c, c->out + c->out_sent,
+		    c->out_len - c->out_sent);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				return 1;
-			s->dead = 1;
-			if (s->close_reason == NULL)
-				s->close_reason = "write error";
+			conn_kill(c, "write error");
 			return -1;
 		}
-		s->out_sent += (size_t)n;
+		c->out_sent += (size_t)n;
 	}
-	/* Drained: give the buffer back; idle sessions keep none. */
-	free(s->out);
-	s->out = NULL;
-	s->out_len = s->out_sent = s->out_cap = 0;
-	if (s->close_after_flush)
-		s->dead = 1;
+	/* Drained: give the buffer back; idle connections keep none. */
+	free(c->out);
+	c->out = NULL;
+	c->out_len = c->out_sent = c->out_cap = 0;
+	if (c->close_after_flush)
+		c->dead = 1;
 	return 0;
 }
 
-/* conn_update_watchers - derive read/write interest from buffer state */
-void
-conn_update_watchers(struct session *s)
+/* update_watchers - derive read/write interest from buffer state */
+static void
+update_watchers(struct conn *c)
 {
-	struct ev_loop *loop = s->srv->loop;
-	int want_write = s->out_sent < s->out_len || tls_wants_write(s);
-	int room = s->in == NULL || s->in_end < SESSION_INBUF ||
-	    (s->in_start > 0 && !s->run.active && !s->body.busy);
+	struct ev_loop *loop = c->loop;
+	int want_write = c->out_sent < c->out_len || tls_wants_write(c);
+	int room = c->in == NULL || c->in_end < CONN_INBUF ||
+	    (c->in_start > 0 && !(c->ev->input_hold(c->owner) & CONN_HOLD_PIN));
 	/* After "220 Ready to start TLS" nothing is read as plaintext: the
 	 * next bytes are the client's handshake. */
-	int want_read = !s->dead && !s->eof && !s->close_after_flush && room &&
-	    !s->starttls_pending &&
-	    s->out_len - s->out_sent < SESSION_OUTBUF_HIGH;
+	int want_read = !c->dead && !c->eof && !c->close_after_flush && room &&
+	    !c->tls_after_flush && c->out_len - c->out_sent < CONN_OUTBUF_HIGH;
 
-	if (s->tls_handshaking) {
-		want_read = !tls_wants_write(s);
-		want_write = tls_wants_write(s);
-	} else if (want_read && tls_pending(s)) {
+	if (c->tls_handshaking) {
+		want_read = !tls_wants_write(c);
+		want_write = tls_wants_write(c);
+	} else if (want_read && tls_pending(c)) {
 		/* OpenSSL holds decrypted bytes the socket will not announce. */
-		ev_feed_event(loop, &s->rio, EV_READ);
+		ev_feed_event(loop, &c->rio, EV_READ);
 	}
 
-	if (want_read && !ev_is_active(&s->rio))
-		ev_io_start(loop, &s->rio);
-	else if (!want_read && ev_is_active(&s->rio))
-		ev_io_stop(loop, &s->rio);
-	if (want_write && !ev_is_active(&s->wio))
-		ev_io_start(loop, &s->wio);
-	else if (!want_write && ev_is_active(&s->wio))
-		ev_io_stop(loop, &s->wio);
+	if (want_read && !ev_is_active(&c->rio))
+		ev_io_start(loop, &c->rio);
+	else if (!want_read && ev_is_active(&c->rio))
+		ev_io_stop(loop, &c->rio);
+	if (want_write && !ev_is_active(&c->wio))
+		ev_io_start(loop, &c->wio);
+	else if (!want_write && ev_is_active(&c->wio))
+		ev_io_stop(loop, &c->wio);
 }
 
-/* conn_release_buffers - free an empty input buffer between commands */
 void
-conn_release_buffers(struct session *s)
+conn_update(struct conn *c)
 {
-	if (s->in != NULL && s->in_start == s->in_end && !s->run.active &&
-	    !s->body.busy && s->state != SESSION_BODY && !s->bdat.reading) {
-		conn_inbuf_put(s->srv, s->in);
-		s->in = NULL;
-		s->in_start = s->in_end = 0;
+	if (!c->dead && c->tls_after_flush && c->out_sent == c->out_len) {
+		/* "220 Ready to start TLS" is out: the handshake begins. */
+		c->tls_after_flush = 0;
+		if (conn_start_tls(c, c->tls_ctx) < 0)
+			conn_kill(c, "TLS setup failed");
 	}
+	if (c->dead)
+		return;
+	/* An empty input buffer goes back to the pool between commands. */
+	if (c->in != NULL && c->in_start == c->in_end &&
+	    c->ev->input_hold(c->owner) == 0) {
+		inbuf_put(c->pool, c->in);
+		c->in = NULL;
+		c->in_start = c->in_end = 0;
+	}
+	update_watchers(c);
+}
+
+void
+conn_close(struct conn *c)
+{
+	ev_io_stop(c->loop, &c->rio);
+	ev_io_stop(c->loop, &c->wio);
+	ev_timer_stop(c->loop, &c->idle);
+	tls_free(c);
+	close(c->fd);
+	c->fd = -1;
+	inbuf_put(c->pool, c->in);
+	c->in = NULL;
+	free(c->out);
+	c->out = NULL;
 }

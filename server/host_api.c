@@ -14,19 +14,19 @@
 #include "host_api.h"
 #include "log.h"
 #include "server.h"
-#include "session.h"
+#include "tx.h"
 
 #define HOST(ctx) ((struct host_ctx *)(void *)(ctx))
 
 void
 host_ctx_init(struct host_ctx *c, struct server *srv, struct plugin *p,
-    struct session *s, const char *hook_name)
+    struct host_conn *conn, const char *hook_name)
 {
 	memset(c, 0, sizeof(*c));
 	c->pub.api = &host_api_table;
 	c->srv = srv;
 	c->plugin = p;
-	c->s = s;
+	c->conn = conn;
 	c->hook_name = hook_name;
 }
 
@@ -61,9 +61,9 @@ api_log(sh_ctx *ctx, sh_log_level level, const char *fmt, va_list ap)
 	if (n < 0)
 		return;
 	log_escape(esc, sizeof(esc), msg, strnlen(msg, sizeof(msg)));
-	if (c->s != NULL)
-		log_msg(l, "session %s: plugin %s: %s", c->s->id_str,
-		    c->plugin->name, esc);
+	if (c->conn != NULL)
+		log_msg(l, "%s: plugin %s: %s", c->conn->log_id, c->plugin->name,
+		    esc);
 	else
 		log_msg(l, "plugin %s: %s", c->plugin->name, esc);
 }
@@ -80,21 +80,29 @@ api_error(sh_ctx *ctx, const char *fmt, va_list ap)
 	api_log(ctx, SH_LOG_ERROR, fmt, ap);
 }
 
+/* ctx_tx - the transaction of the hook's connection, or NULL */
+static struct tx *
+ctx_tx(sh_ctx *ctx)
+{
+	struct host_conn *conn = HOST(ctx)->conn;
+
+	return conn != NULL ? *conn->tx : NULL;
+}
+
 static const sh_session_info *
 api_session(sh_ctx *ctx)
 {
-	struct session *s = HOST(ctx)->s;
+	struct host_conn *conn = HOST(ctx)->conn;
 
-	return s != NULL ? &s->info : NULL;
+	return conn != NULL ? conn->info : NULL;
 }
 
 static const sh_tx_info *
 api_tx(sh_ctx *ctx)
 {
-	struct session *s = HOST(ctx)->s;
-	struct tx *tx;
+	struct tx *tx = ctx_tx(ctx);
 
-	if (s == NULL || (tx = s->tx) == NULL || tx->sender == NULL)
+	if (tx == NULL || tx->sender == NULL)
 		return NULL;
 	/* The view is refreshed on demand; the fields change as we go. */
 	tx->info.rcpts = (const sh_address *const *)tx->rcpts;
@@ -111,42 +119,43 @@ api_tx(sh_ctx *ctx)
 static int
 api_tx_header(sh_ctx *ctx, size_t index, const char **name, const char **value)
 {
-	struct session *s = HOST(ctx)->s;
+	struct tx *tx = ctx_tx(ctx);
 
-	if (s == NULL || s->tx == NULL || index >= s->tx->nhdr)
+	if (tx == NULL || index >= tx->nhdr)
 		return -1;
-	*name = s->tx->hdr_store + s->tx->hdr_idx[index].name;
-	*value = s->tx->hdr_store + s->tx->hdr_idx[index].value;
+	*name = tx->hdr_store + tx->hdr_idx[index].name;
+	*value = tx->hdr_store + tx->hdr_idx[index].value;
 	return 0;
 }
 
 static size_t
 api_tx_trace(sh_ctx *ctx, const char **text)
 {
-	struct session *s = HOST(ctx)->s;
+	struct tx *tx = ctx_tx(ctx);
 
-	if (s == NULL || s->tx == NULL || s->tx->trace == NULL) {
+	if (tx == NULL || tx->trace == NULL) {
 		*text = "";
 		return 0;
 	}
-	*text = s->tx->trace;
-	return s->tx->trace_len;
+	*text = tx->trace;
+	return tx->trace_len;
 }
 
 static int
 api_add_header(sh_ctx *ctx, const char *name, const char *value)
 {
 	struct host_ctx *c = HOST(ctx);
+	struct tx *tx = ctx_tx(ctx);
 
 	/* Valid in data (the body is about to begin), header, chunk, eom. */
-	if (c->s == NULL || c->s->tx == NULL || (!c->s->tx->in_body &&
-	    !(c->s->run.active && c->s->run.hook == SH_HOOK_DATA))) {
+	if (tx == NULL || (!tx->in_body && !(c->conn->chain->run.active &&
+	    c->conn->chain->run.hook == SH_HOOK_DATA))) {
 		log_msg(LOG_WARN, "plugin %s: sh_add_header() in %s ignored "
 		    "(only while a message is received)", c->plugin->name,
 		    c->hook_name);
 		return -1;
 	}
-	return tx_add_header(c->s->tx, name, value);
+	return tx_add_header(tx, name, value);
 }
 
 static void *
@@ -166,7 +175,7 @@ api_conn_get(sh_ctx *ctx)
 {
 	struct host_ctx *c = HOST(ctx);
 
-	return c->s != NULL ? c->s->slots[c->plugin->index].data : NULL;
+	return c->conn != NULL ? c->conn->slots[c->plugin->index].data : NULL;
 }
 
 /* slot_replace - store new private data, destroying what it replaces */
@@ -188,39 +197,38 @@ api_conn_set(sh_ctx *ctx, void *data, sh_free_fn destroy)
 	struct host_ctx *c = HOST(ctx);
 	struct conn_slot *slot;
 
-	if (c->s == NULL) {
+	if (c->conn == NULL) {
 		log_msg(LOG_WARN, "plugin %s: sh_conn_set() outside a connection",
 		    c->plugin->name);
 		return;
 	}
-	slot = &c->s->slots[c->plugin->index];
+	slot = &c->conn->slots[c->plugin->index];
 	slot_replace(&slot->data, &slot->destroy, data, destroy);
 }
 
 static void *
 api_tx_get(sh_ctx *ctx)
 {
-	struct host_ctx *c = HOST(ctx);
+	struct tx *tx = ctx_tx(ctx);
 
-	if (c->s == NULL || c->s->tx == NULL)
-		return NULL;
-	return c->s->tx->slots[c->plugin->index].data;
+	return tx != NULL ? tx->slots[HOST(ctx)->plugin->index].data : NULL;
 }
 
 static void
 api_tx_set(sh_ctx *ctx, void *data, sh_free_fn destroy)
 {
 	struct host_ctx *c = HOST(ctx);
+	struct tx *tx = ctx_tx(ctx);
 	struct tx_slot *slot;
 
-	if (c->s == NULL || c->s->tx == NULL) {
+	if (tx == NULL) {
 		log_msg(LOG_WARN, "plugin %s: sh_tx_set() outside a transaction",
 		    c->plugin->name);
 		if (data != NULL && destroy != NULL)
 			destroy(data);
 		return;
 	}
-	slot = &c->s->tx->slots[c->plugin->index];
+	slot = &tx->slots[c->plugin->index];
 	slot_replace(&slot->data, &slot->destroy, data, destroy);
 }
 
@@ -228,22 +236,32 @@ static sh_pending
 api_pend(sh_ctx *ctx, sh_cancel_fn cancel, void *arg)
 {
 	struct host_ctx *c = HOST(ctx);
+	sh_pending tok = { .api = &host_api_table };
 
-	if (c->s == NULL || !c->verdict_hook) {
+	if (c->conn == NULL || !c->verdict_hook) {
 		log_msg(LOG_ERROR, "plugin %s: sh_pend() in %s: only verdict hooks "
 		    "may pend", c->plugin->name, c->hook_name);
-		return (sh_pending){ .api = &host_api_table };
+		return tok;
 	}
-	return chain_pend(c->s, c->plugin->index, cancel, arg);
+	tok.host_ = c->srv;
+	tok.session_id = c->conn->id;
+	tok.generation = chain_pend(c->conn->chain, c->plugin->index, cancel, arg);
+	return tok;
 }
 
+/* api_resume - the token names the connection by id: one that is gone
+ * is not found, a stale generation is refused by the chain */
 static int
 api_resume(sh_pending p, sh_verdict verdict, int code, const char *enhanced,
     const char *text)
 {
-	if (p.host_ == NULL)
+	struct server *srv = p.host_;
+	struct host_conn *conn;
+
+	if (srv == NULL || (conn = u64map_get(&srv->sessions, p.session_id)) == NULL)
 		return -1;
-	return chain_resume(p.host_, p, verdict, code, enhanced, text);
+	return chain_resume(conn->chain, p.generation, verdict, code, enhanced,
+	    text);
 }
 
 static struct ev_loop *

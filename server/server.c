@@ -225,7 +225,8 @@ sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	    srv->cfg->tls_cert);
 }
 
-void
+/* server_maybe_finish - during shutdown, stop the loop once idle */
+static void
 server_maybe_finish(struct server *srv)
 {
 	if (srv->shutting_down && srv->nsessions == 0)
@@ -296,6 +297,10 @@ server_add_plugin(struct server *srv, const char *spec, const sh_plugin *desc,
 	struct plugin *n, *p;
 	char err[1024];
 
+	if (srv->nplugins == CONFIG_MAX_PLUGINS) {
+		snprintf(errbuf, errsize, "at most %d plugins", CONFIG_MAX_PLUGINS);
+		return -1;
+	}
 	n = realloc(srv->plugins, (srv->nplugins + 1) * sizeof(*n));
 	if (n == NULL) {
 		snprintf(errbuf, errsize, "out of memory");
@@ -378,6 +383,7 @@ server_setup(struct server *srv, struct config *cfg, struct ev_loop *loop,
 		return -1;
 	}
 	srv->loop = loop;
+	srv->session_gone = server_maybe_finish;
 	ev_set_userdata(srv->loop, srv);
 	if (workpool_init(&srv->pool, srv->loop, (unsigned)cfg->pool_threads) < 0) {
 		snprintf(errbuf, errsize, "cannot initialise the work pool");
@@ -472,8 +478,7 @@ server_destroy(struct server *srv)
 	srv->tls_ctx = NULL;
 	u64map_free(&srv->sessions);
 	addrcount_free(&srv->per_ip);
-	while (srv->ninbuf_spare > 0)
-		free(srv->inbuf_spare[--srv->ninbuf_spare]);
+	conn_bufpool_free(&srv->inbufs);
 	if (srv->reserve_fd >= 0)
 		close(srv->reserve_fd);
 	if (srv->loop != NULL)

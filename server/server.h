@@ -15,6 +15,7 @@
 
 #include "auth_throttle.h"
 #include "config.h"
+#include "conn.h"
 #include "plugin.h"
 #include "util.h"
 #include "workpool.h"
@@ -29,7 +30,7 @@ struct listener {
 	char text[80];
 };
 
-#define SERVER_INBUF_SPARES 16	/* x 64 KiB */
+struct metrics;
 
 struct server {
 	struct config *cfg;
@@ -43,7 +44,7 @@ struct server {
 	size_t nplugins;
 	struct workpool pool;
 
-	struct u64map sessions;		/* id -> struct session * */
+	struct u64map sessions;		/* id -> struct host_conn * (tokens) */
 	struct addrcount per_ip;
 	struct auth_throttle auth_fails;	/* failed AUTH per address (smtp_auth.c) */
 	struct session *session_list;	/* all live sessions (for shutdown) */
@@ -61,12 +62,12 @@ struct server {
 		uint64_t connections, messages, rejected_connections;
 	} stats;
 
-	/* Spare session input buffers (conn.c): a session takes one for
-	 * each event that brings input and gives it back when it is empty
-	 * again, so a keep-alive client costs no malloc/free of 64 KiB per
-	 * command.  At most SERVER_INBUF_SPARES are kept. */
-	unsigned char *inbuf_spare[SERVER_INBUF_SPARES];
-	size_t ninbuf_spare;
+	struct conn_bufpool inbufs;	/* spare input buffers (conn.h) */
+	struct metrics *metrics;	/* per plugin x hook, counters */
+
+	/* Called when a session is gone (server.c: stop the loop once the
+	 * last one is gone during shutdown). */
+	void (*session_gone)(struct server *srv);
 
 	/* Called at the end of every transaction, before its memory goes
 	 * (the test harness records the trace block and the outcome). */
@@ -94,7 +95,5 @@ void server_run(struct server *srv);
 void server_destroy(struct server *srv);
 /* server_plugins_fini - call fini of every initialised plugin, reverse */
 void server_plugins_fini(struct server *srv);
-/* server_maybe_finish - during shutdown, stop the loop once idle */
-void server_maybe_finish(struct server *srv);
 
 #endif

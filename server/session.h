@@ -16,23 +16,20 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "chain.h"
+#include "conn.h"
 #include "data_stream.h"
+#include "host_api.h"
 #include "smtp_parse.h"
 #include "smtphook.h"
+#include "tx.h"
 
 struct server;
 struct session;
 
-#define SESSION_INBUF (64 * 1024)	/* read buffer; a command line is <= 2048 */
-#define SESSION_OUTBUF_HIGH (64 * 1024)	/* stop reading commands above this */
+#define SESSION_INBUF CONN_INBUF
+#define SESSION_OUTBUF_HIGH CONN_OUTBUF_HIGH
 #define SESSION_LINE_MAX 2048		/* SPEC §3, incl. CRLF */
-#define REPLY_TEXT_MAX 2000
-/* Header section limits (docs/PROTOCOL.md); past any of them the message
- * is read to its end and refused.  One field is at most HEADER_FIELD_MAX
- * (data_stream.h) octets unfolded. */
-#define TX_HEADER_FIELDS_MAX 1000	/* fields per message: 552 5.3.4 */
-#define TX_HEADER_SECTION_MAX (1024 * 1024)	/* octets: 552 5.3.4 */
-#define TX_HOPS_MAX 100			/* Received: fields: 554 5.4.6 */
 
 enum session_state {
 	SESSION_CONNECT,	/* greeting not sent yet */
@@ -44,94 +41,6 @@ enum session_state {
 	SESSION_BDAT,		/* BDAT transaction: between or in chunks */
 	SESSION_REFUSED,	/* 554 greeting: only QUIT (RFC 5321 §3.1) */
 	SESSION_CLOSING,	/* final reply queued, close after flush */
-};
-
-/* A reply chosen by a plugin (or a timeout); text is malloc'd. */
-struct chain_reply {
-	int code;
-	char enhanced[16];
-	char *text;
-};
-
-typedef void (*chain_done_fn)(struct session *s, sh_verdict verdict);
-
-/* The chain walk in progress for one event (see chain.c). */
-struct chain_run {
-	sh_hook_id hook;
-	size_t next;			/* next plugin to ask */
-	size_t decider;			/* plugin whose verdict decided */
-	unsigned active : 1;		/* a walk is in progress */
-	unsigned fanout : 1;		/* header/chunk: ACCEPT = skip me */
-	chain_done_fn done;
-	struct chain_reply reply;	/* reply of the deciding plugin */
-	union {
-		struct { char *name; int extended; } helo;
-		sh_address *addr;		/* owned by the walk for RCPT */
-		char *text;
-		struct { const char *name, *value; size_t name_len, value_len; } header;
-		struct { const unsigned char *data; size_t len; } chunk;
-		struct { const char *mechanism; char *user, *password; } auth;
-	} arg;
-};
-
-/* The one pending verdict a session may wait for. */
-struct pending_state {
-	uint64_t generation;		/* token; 0 when none */
-	size_t plugin;
-	sh_cancel_fn cancel;
-	void *cancel_arg;
-	unsigned in_hook : 1;		/* sh_pend() called in the current hook */
-	unsigned waiting : 1;		/* hook returned PENDING, no verdict yet */
-	unsigned resolved : 1;		/* sh_resume() delivered the verdict */
-	sh_verdict verdict;
-	struct chain_reply reply;
-	ev_timer timeout;
-	ev_timer kick;			/* acts on a verdict on the next loop turn */
-};
-
-struct conn_slot {
-	void *data;
-	sh_free_fn destroy;
-};
-
-struct tx_slot {
-	void *data;
-	sh_free_fn destroy;
-	unsigned skip_header : 1;	/* ACCEPTed a header: no more headers */
-	unsigned skip_chunk : 1;	/* ACCEPTed a chunk: no more chunks */
-};
-
-struct tx_header_ref {
-	uint32_t name, value;		/* offsets into hdr_store */
-};
-
-struct tx {
-	char id[32];
-	sh_address *sender;		/* one malloc'd block */
-	sh_address **rcpts;		/* each one block */
-	size_t nrcpts, rcpt_cap;
-	int smtputf8;
-	uint64_t body_size;
-	struct data_decoder dec;
-	struct header_splitter *hs;	/* only during the header section */
-	unsigned in_body : 1, in_headers : 1, draining : 1, bdat : 1;
-	sh_verdict drain_verdict;	/* the reply owed after draining */
-	struct chain_reply drain_reply;
-	char *hdr_store;		/* "name\0value\0" ..., <= 64 KiB */
-	size_t hdr_len;
-	struct tx_header_ref *hdr_idx;
-	size_t nhdr, hdr_cap;
-	char *trace;			/* Received: + added headers */
-	size_t trace_len;
-	unsigned char *scratch;		/* --bare-lf=normalize output buffer */
-	char *hdr_tmp;			/* a header past the store's budget */
-	size_t hdr_fields;		/* header fields seen, stored or not */
-	size_t hdr_section;		/* octets of the header section so far */
-	uint64_t header_size;		/* where the body starts, once known */
-	size_t hops;			/* Received: fields seen */
-	sh_tx_info info;
-	size_t nslots;
-	struct tx_slot slots[];		/* one per plugin */
 };
 
 /* Where the delivery of the current piece of message stands. */
@@ -170,21 +79,17 @@ struct session {
 	struct session *prev, *next;	/* server's list of live sessions */
 	uint64_t id;
 	char id_str[20];
-	int fd;
-	ev_io rio, wio;
-	ev_timer idle;			/* idle timeout, lazily re-armed */
-	double last_activity;
+	char log_id[28];		/* "session " id_str, for log lines */
+	struct conn conn;		/* the bytes (conn.c) */
+	struct chain chain;		/* the plugins' verdicts (chain.c) */
+	struct host_conn hc;		/* what the host API sees (host_api.c) */
+	struct host_ctx hctx;		/* the context of the hook call */
 	double started;
 	enum session_state state;
-	unsigned esmtp : 1, early_talker : 1, dead : 1, close_after_flush : 1;
-	unsigned eof : 1, discard_line : 1, greeted : 1;
+	unsigned esmtp : 1, early_talker : 1;
+	unsigned discard_line : 1, greeted : 1;
 	unsigned connect_hooks_ran : 1;
 	unsigned pipelined_ahead : 1;	/* more input followed the last command */
-	unsigned tls_handshaking : 1, tls_want_write : 1;
-	unsigned starttls_pending : 1;	/* handshake once "220 Ready" is out */
-	struct ssl_st *ssl;		/* NULL: plaintext */
-	struct tls_names *tls_names;	/* set once TLS is up */
-	double handshake_deadline;
 	unsigned auth_step : 2;		/* AUTH_STEP_*: a 334 awaits its answer */
 	unsigned auth_delaying : 1;	/* a failed AUTH's reply is held back */
 	unsigned auth_failures;
@@ -196,20 +101,12 @@ struct session {
 	unsigned peer_port, local_port;
 	char *helo;
 
-	unsigned char *in;		/* SESSION_INBUF octets when allocated */
-	size_t in_start, in_end;
-	char *out;
-	size_t out_len, out_sent, out_cap;
-
 	unsigned long errors;
 	unsigned counts[SMTP_VERB_COUNT][2];	/* [verb][0]=ok, [1]=total */
 	unsigned transactions, accepted;
-	const char *close_reason;
 
 	struct tx *tx;
 	struct conn_slot *slots;	/* one per plugin */
-	struct chain_run run;
-	struct pending_state pend;
 	struct body_cursor body;
 	struct bdat_state bdat;
 	sh_session_info info;
@@ -239,28 +136,8 @@ void session_shutdown(struct session *s);
 /* session_force_close - shutdown grace is over */
 void session_force_close(struct session *s);
 
-/* I/O layer (conn.c) */
-int conn_flush(struct session *s);
-void conn_update_watchers(struct session *s);
-int conn_out_reserve(struct session *s, size_t n);
-void conn_start(struct session *s);
-void conn_start_idle(struct session *s);
-void conn_release_buffers(struct session *s);
-void conn_inbuf_put(struct server *srv, unsigned char *buf);
-int conn_start_tls(struct session *s);
-/* session_tls_up - the handshake finished (smtp_session.c) */
-void session_tls_up(struct session *s);
-
-/* Transactions (tx.c) */
-struct tx *tx_new(struct session *s);
-void tx_end(struct session *s, int accepted);
-int tx_set_sender(struct tx *tx, const struct smtp_mail_arg *a);
-sh_address *address_new(const struct smtp_mail_arg *a);
-int tx_append_rcpt(struct tx *tx, sh_address *rcpt);
-int tx_store_header(struct tx *tx, const char *name, size_t nl,
-    const char *value, size_t vl);
-int tx_add_header(struct tx *tx, const char *name, const char *value);
-int tx_build_received(struct session *s);
-void chain_reply_clear(struct chain_reply *r);
+/* session_tx_end - the one end of every transaction: plugins get reset
+ * when it was not accepted (SPEC §4), then its memory goes */
+void session_tx_end(struct session *s, int accepted);
 
 #endif

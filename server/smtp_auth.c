@@ -43,10 +43,10 @@ wipe_free(char *p)
 void
 auth_args_free(struct session *s)
 {
-	free(s->run.arg.auth.user);
-	wipe_free(s->run.arg.auth.password);
-	s->run.arg.auth.user = NULL;
-	s->run.arg.auth.password = NULL;
+	free(s->chain.run.arg.auth.user);
+	wipe_free(s->chain.run.arg.auth.password);
+	s->chain.run.arg.auth.user = NULL;
+	s->chain.run.arg.auth.password = NULL;
 }
 
 /* auth_abort - end an AUTH exchange that a 334 left open (the caller
@@ -59,7 +59,7 @@ auth_abort(struct session *s)
 	s->auth_login_user = NULL;
 }
 
-static void auth_done(struct session *s, sh_verdict v);
+static void auth_done(void *owner, sh_verdict v);
 
 /* auth_hold - hold the session (no input is processed) for delay
  * seconds, then call cb */
@@ -82,7 +82,7 @@ auth_check_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop, (void)revents;
 	s->auth_delaying = 0;
-	chain_start(s, SH_HOOK_AUTH, 0, auth_done);
+	chain_start(&s->chain, SH_HOOK_AUTH, 0, auth_done);
 	session_process(s);
 	session_event_end(s);
 }
@@ -97,9 +97,9 @@ auth_fail_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	s->auth_delaying = 0;
 	/* run.reply is the deciding plugin's (REJECT) or empty: no walk ran
 	 * since, as the session was held. */
-	reply_verdict(s, SH_REJECT, &s->run.reply, 535, "5.7.8",
+	reply_verdict(s, SH_REJECT, &s->chain.run.reply, 535, "5.7.8",
 	    "Authentication credentials invalid");
-	if (++s->errors >= s->srv->cfg->max_errors && !s->close_after_flush) {
+	if (++s->errors >= s->srv->cfg->max_errors && !s->conn.close_after_flush) {
 		session_reply(s, 421, "4.7.0", "%s Too many errors, closing connection",
 		    s->info.hostname);
 		session_close(s, "too many errors");
@@ -120,29 +120,30 @@ auth_session_free(struct session *s)
 }
 
 static void
-auth_done(struct session *s, sh_verdict v)
+auth_done(void *owner, sh_verdict v)
 {
-	char *user = s->run.arg.auth.user;
+	struct session *s = owner;
+	char *user = s->chain.run.arg.auth.user;
 	double delay;
 	unsigned fails;
 	int rose;
 
-	wipe_free(s->run.arg.auth.password);
-	s->run.arg.auth.password = NULL;
-	s->run.arg.auth.user = NULL;
+	wipe_free(s->chain.run.arg.auth.password);
+	s->chain.run.arg.auth.password = NULL;
+	s->chain.run.arg.auth.user = NULL;
 	if (v == SH_ACCEPT) {
 		s->auth_user = user;
 		s->info.auth_user = user;
 		cmd_ok(s, SMTP_VERB_AUTH);
 		log_msg(LOG_INFO, "session %s: authenticated as %s (%s)", s->id_str,
-		    user, s->run.arg.auth.mechanism);
-		reply_verdict(s, SH_ACCEPT, &s->run.reply, 235, "2.7.0",
+		    user, s->chain.run.arg.auth.mechanism);
+		reply_verdict(s, SH_ACCEPT, &s->chain.run.reply, 235, "2.7.0",
 		    "Authentication successful");
 		return;
 	}
 	free(user);
 	if (v == SH_TEMPFAIL) {
-		reply_verdict(s, v, &s->run.reply, 454, "4.7.0",
+		reply_verdict(s, v, &s->chain.run.reply, 454, "4.7.0",
 		    "Temporary authentication failure");
 		return;
 	}
@@ -158,7 +159,7 @@ auth_done(struct session *s, sh_verdict v)
 	delay = auth_throttle_fail(&s->srv->auth_fails, s->peer_key,
 	    ev_now(s->srv->loop), &fails, &rose);
 	log_msg(LOG_INFO, "session %s: authentication failed (%s), attempt %u, "
-	    "%u from this address", s->id_str, s->run.arg.auth.mechanism,
+	    "%u from this address", s->id_str, s->chain.run.arg.auth.mechanism,
 	    s->auth_failures, fails);
 	if (rose)
 		log_msg(LOG_WARN, "auth throttle: %s%s has %u failed AUTH attempts: "
@@ -166,7 +167,7 @@ auth_done(struct session *s, sh_verdict v)
 		    strchr(s->peer_addr, ':') != NULL ? " (its /64)" : "", fails,
 		    delay);
 	if (v != SH_REJECT)
-		chain_reply_clear(&s->run.reply);
+		chain_reply_clear(&s->chain.run.reply);
 	auth_hold(s, delay, auth_fail_cb);
 }
 
@@ -184,10 +185,10 @@ auth_check(struct session *s, const char *mechanism, const char *user,
 		protocol_error(s, 501, "5.5.2", "Malformed credentials");
 		return;
 	}
-	s->run.arg.auth.mechanism = mechanism;
-	s->run.arg.auth.user = strndup(user, user_len);
-	s->run.arg.auth.password = strndup(password, pass_len);
-	if (s->run.arg.auth.user == NULL || s->run.arg.auth.password == NULL) {
+	s->chain.run.arg.auth.mechanism = mechanism;
+	s->chain.run.arg.auth.user = strndup(user, user_len);
+	s->chain.run.arg.auth.password = strndup(password, pass_len);
+	if (s->chain.run.arg.auth.user == NULL || s->chain.run.arg.auth.password == NULL) {
 		auth_args_free(s);
 		session_reply(s, 454, "4.3.0", "Out of memory");
 		return;
@@ -200,7 +201,7 @@ auth_check(struct session *s, const char *mechanism, const char *user,
 		auth_hold(s, wait, auth_check_cb);
 		return;
 	}
-	chain_start(s, SH_HOOK_AUTH, 0, auth_done);
+	chain_start(&s->chain, SH_HOOK_AUTH, 0, auth_done);
 }
 
 /* auth_plain - RFC 4616: [authzid] NUL authcid NUL passwd */
@@ -291,7 +292,7 @@ cmd_auth(struct session *s, const char *args, size_t len)
 		protocol_error(s, 503, "5.5.1", "Already authenticated");
 		return;
 	}
-	if (s->ssl == NULL && !cfg->auth_insecure) {
+	if (s->conn.ssl == NULL && !cfg->auth_insecure) {
 		/* RFC 4954 §6: credentials only over an encrypted channel. */
 		protocol_error(s, 538, "5.7.11", "Encryption required for requested "
 		    "authentication mechanism");

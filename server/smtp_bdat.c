@@ -84,7 +84,7 @@ static void
 bdat_fail(struct session *s, int code, const char *enh, int error,
     const char *text)
 {
-	tx_end(s, 0);
+	session_tx_end(s, 0);
 	session_enter(s, SESSION_READY);
 	bdat_discard(s, code, enh, error, "%s", text);
 	s->bdat.failed = !s->bdat.last;
@@ -125,8 +125,9 @@ bdat_refuse(struct session *s, const char *args, size_t len, int code,
 }
 
 static void
-bdat_data_done(struct session *s, sh_verdict v)
+bdat_data_done(void *owner, sh_verdict v)
 {
+	struct session *s = owner;
 	struct tx *tx = s->tx;
 
 	switch (v) {
@@ -137,7 +138,7 @@ bdat_data_done(struct session *s, sh_verdict v)
 	case SH_TEMPFAIL:
 		/* The refusal answers this BDAT, after its octets. */
 		session_enter(s, SESSION_BDAT);
-		start_drain(s, v, &s->run.reply, v == SH_REJECT ? 554 : 451,
+		start_drain(s, v, &s->chain.run.reply, v == SH_REJECT ? 554 : 451,
 		    v == SH_REJECT ? "5.7.1" : "4.7.1", v == SH_REJECT ?
 		    "Message refused" : "Temporary failure, please try again later");
 		return;
@@ -199,11 +200,11 @@ cmd_bdat(struct session *s, const char *args, size_t len)
 		return;			/* the next chunk of the message */
 	/* The first BDAT: the data hook, Received: first as for DATA. */
 	tx->bdat = 1;
-	if (tx->trace == NULL && tx_build_received(s) < 0) {
+	if (tx->trace == NULL && session_add_received(s) < 0) {
 		bdat_fail(s, 451, "4.3.0", 0, "Out of memory, try again later");
 		return;
 	}
-	chain_start(s, SH_HOOK_DATA, 0, bdat_data_done);
+	chain_start(&s->chain, SH_HOOK_DATA, 0, bdat_data_done);
 }
 
 /* bdat_end - every octet of the chunk is in: its reply, or the eom walk */
@@ -215,7 +216,7 @@ bdat_end(struct session *s)
 
 	bd->reading = 0;
 	/* Input after the chunk did not wait for this reply. */
-	s->pipelined_ahead = s->in != NULL && s->in_start < s->in_end;
+	s->pipelined_ahead = s->conn.in != NULL && s->conn.in_start < s->conn.in_end;
 	if (bd->discard || tx == NULL) {
 		bd->discard = 0;
 		if (bd->error)
@@ -234,7 +235,7 @@ bdat_end(struct session *s)
 		    v == SH_TEMPFAIL ? "4.7.1" : "5.7.1", v == SH_TEMPFAIL ?
 		    "Temporary failure" : "Message rejected", &code, enh);
 		chain_reply_clear(&r);
-		tx_end(s, 0);
+		session_tx_end(s, 0);
 		if (s->state == SESSION_BDAT)
 			session_enter(s, SESSION_READY);
 		if (!bd->last && code != 0) {
@@ -248,7 +249,7 @@ bdat_end(struct session *s)
 		    (unsigned long long)bd->size);
 	} else {
 		cmd_ok(s, SMTP_VERB_BDAT);
-		chain_start(s, SH_HOOK_EOM, 0, eom_done);
+		chain_start(&s->chain, SH_HOOK_EOM, 0, eom_done);
 	}
 	if (bd->last)
 		bd->failed = 0;
@@ -269,29 +270,29 @@ bdat_step(struct session *s)
 	struct tx *tx = s->tx;
 
 	if (!b->busy) {
-		size_t avail = s->in != NULL ? s->in_end - s->in_start : 0;
+		size_t avail = s->conn.in != NULL ? s->conn.in_end - s->conn.in_start : 0;
 		size_t n = bd->remaining < avail ? (size_t)bd->remaining : avail;
 
 		if (n == 0 && bd->remaining > 0)
 			return STEP_NEED_INPUT;
 		bd->remaining -= n;
 		if (bd->discard || tx == NULL || tx->draining) {
-			s->in_start += n;	/* never buffered, never delivered */
+			s->conn.in_start += n;	/* never buffered, never delivered */
 			if (bd->remaining == 0)
 				bdat_end(s);
 			return STEP_CONTINUE;
 		}
 		/* An empty piece at LAST still ends the header section. */
-		*b = (struct body_cursor){ .data = s->in != NULL ?
-		    s->in + s->in_start : NULL, .len = n, .in_used = n,
+		*b = (struct body_cursor){ .data = s->conn.in != NULL ?
+		    s->conn.in + s->conn.in_start : NULL, .len = n, .in_used = n,
 		    .end = bd->last && bd->remaining == 0, .busy = 1 };
 		tx->body_size += n;
 	}
 	if (!tx->draining && deliver_piece(s) == STEP_WAIT)
 		return STEP_WAIT;
-	if (s->close_after_flush || s->tx == NULL)
+	if (s->conn.close_after_flush || s->tx == NULL)
 		return STEP_CONTINUE;
-	s->in_start += b->in_used;
+	s->conn.in_start += b->in_used;
 	b->busy = 0;
 	if (bd->remaining == 0)
 		bdat_end(s);

@@ -40,7 +40,10 @@ void start_drain(struct session *s, sh_verdict v, struct chain_reply *r,
 enum step deliver_piece(struct session *s);
 /* eom_done - the end-of-message verdict: the final reply, the end of the
  * transaction (DATA and BDAT LAST alike) */
-void eom_done(struct session *s, sh_verdict v);
+void eom_done(void *owner, sh_verdict v);
+
+/* session_add_received - the Received: field first in the trace block */
+int session_add_received(struct session *s);
 
 /* smtp_bdat.c */
 void cmd_bdat(struct session *s, const char *args, size_t len);

@@ -210,7 +210,6 @@ int		 smtp_parse_bdat_arg(const char *args, size_t len,
 size_t		 smtp_log_escape(char *out, size_t outsize, const char *in,
 		    size_t len);
 
-#endif /* SMTP_PARSE_H */
 
 /*
  * smtp_base64_decode - decode an AUTH response (RFC 4954 §4: base64 of
@@ -234,3 +233,5 @@ struct smtp_auth_plain {
 };
 int		 smtp_auth_plain_split(const unsigned char *d, size_t n,
 		    struct smtp_auth_plain *out);
+
+#endif /* SMTP_PARSE_H */

@@ -122,7 +122,7 @@ session_vreply(struct session *s, int code, const char *enhanced,
 	const char *body, *line, *nl, *end;
 	size_t elen = enhanced != NULL ? strnlen(enhanced, 15) : 0;
 
-	if (s->dead || s->close_after_flush)
+	if (s->conn.dead || s->conn.close_after_flush)
 		return;
 	/* Most replies are ("%s", text): no need to format and copy the
 	 * text once more (a reply costs no printf at all). */
@@ -147,14 +147,13 @@ session_vreply(struct session *s, int code, const char *enhanced,
 		nl = memchr(line, '\n', (size_t)(end - line));
 		ll = nl != NULL ? (size_t)(nl - line) : (size_t)(end - line);
 		last = nl == NULL || nl + 1 == end;
-		if (conn_out_reserve(s, ll + elen + 8) < 0) {
-			s->dead = 1;
-			s->close_reason = "out of memory";
+		if (conn_out_reserve(&s->conn, ll + elen + 8) < 0) {
+			conn_kill(&s->conn, "out of memory");
 			return;
 		}
 		/* "%03d%c%s%s%.*s\r\n": code, '-' or ' ', enhanced code and
 		 * a space when given, the line, CRLF */
-		o = s->out + s->out_len;
+		o = s->conn.out + s->conn.out_len;
 		*o++ = (char)('0' + code / 100);
 		*o++ = (char)('0' + code / 10 % 10);
 		*o++ = (char)('0' + code % 10);
@@ -168,7 +167,7 @@ session_vreply(struct session *s, int code, const char *enhanced,
 		o += ll;
 		*o++ = '\r';
 		*o++ = '\n';
-		s->out_len = (size_t)(o - s->out);
+		s->conn.out_len = (size_t)(o - s->conn.out);
 		if (last)
 			break;
 		line = nl + 1;
@@ -209,9 +208,9 @@ protocol_error(struct session *s, int code, const char *enhanced,
 void
 session_close(struct session *s, const char *reason)
 {
-	if (s->close_reason == NULL)
-		s->close_reason = reason;
-	s->close_after_flush = 1;
+	if (s->conn.close_reason == NULL)
+		s->conn.close_reason = reason;
+	s->conn.close_after_flush = 1;
 	session_enter(s, SESSION_CLOSING);
 }
 
@@ -255,14 +254,14 @@ reply_verdict_as(struct session *s, sh_verdict v, struct chain_reply *r,
 		} else {
 			log_msg(LOG_WARN, "session %s: plugin %s replied %d to a %s "
 			    "verdict; using %d", s->id_str,
-			    s->srv->plugins[s->run.decider].name, r->code,
+			    chain_decider_name(&s->chain), r->code,
 			    v == SH_REJECT ? "REJECT" : v == SH_TEMPFAIL ?
 			    "TEMPFAIL" : "ACCEPT", dcode);
 		}
 	}
 	if (v == SH_REJECT || v == SH_TEMPFAIL || v == SH_DISCONNECT)
 		log_msg(LOG_INFO, "session %s: %s by plugin %s: %d %s", s->id_str,
-		    chain_hook_name(s->run.hook), s->srv->plugins[s->run.decider].name,
+		    chain_hook_name(s->chain.run.hook), chain_decider_name(&s->chain),
 		    code, enh);
 	if (code_r != NULL) {
 		*code_r = code;
@@ -292,15 +291,15 @@ refused(struct session *s, sh_verdict v, int code, const char *enh,
 	case SH_ACCEPT:
 		return 0;
 	case SH_REJECT:
-		reply_verdict(s, v, &s->run.reply, code, enh, text);
+		reply_verdict(s, v, &s->chain.run.reply, code, enh, text);
 		return 1;
 	case SH_TEMPFAIL:
-		reply_verdict(s, v, &s->run.reply, 451, "4.7.1",
+		reply_verdict(s, v, &s->chain.run.reply, 451, "4.7.1",
 		    "Temporary failure, please try again later");
 		return 1;
 	default:
 		snprintf(buf, sizeof(buf), "%s Closing connection", s->info.hostname);
-		reply_verdict(s, SH_DISCONNECT, &s->run.reply, 421, "4.7.0", buf);
+		reply_verdict(s, SH_DISCONNECT, &s->chain.run.reply, 421, "4.7.0", buf);
 		return 1;
 	}
 }
@@ -308,8 +307,9 @@ refused(struct session *s, sh_verdict v, int code, const char *enh,
 /* ---- connection start ---- */
 
 static void
-connect_done(struct session *s, sh_verdict v)
+connect_done(void *owner, sh_verdict v)
 {
+	struct session *s = owner;
 	char text[300];
 
 	switch (v) {
@@ -327,19 +327,19 @@ connect_done(struct session *s, sh_verdict v)
 		return;
 	case SH_REJECT:
 		snprintf(text, sizeof(text), "%s Access denied", s->info.hostname);
-		reply_verdict(s, v, &s->run.reply, 554, "5.7.1", text);
-		if (!s->close_after_flush)
+		reply_verdict(s, v, &s->chain.run.reply, 554, "5.7.1", text);
+		if (!s->conn.close_after_flush)
 			session_refused(s, "refused at connect");
 		return;
 	default:
 		/* At the greeting only 421 can say "not now" (RFC 5321 §3.8). */
 		snprintf(text, sizeof(text), "%s Service not available, closing "
 		    "connection", s->info.hostname);
-		if (s->run.reply.code != 421)
-			chain_reply_clear(&s->run.reply);
+		if (s->chain.run.reply.code != 421)
+			chain_reply_clear(&s->chain.run.reply);
 		/* DISCONNECT keeps its usual 4.7.0 (SPEC §4); TEMPFAIL and a
 		 * timed-out verdict say "not available" (4.3.2). */
-		reply_verdict(s, SH_DISCONNECT, &s->run.reply, 421,
+		reply_verdict(s, SH_DISCONNECT, &s->chain.run.reply, 421,
 		    v == SH_DISCONNECT ? "4.7.0" : "4.3.2", text);
 		break;
 	}
@@ -357,9 +357,9 @@ static void
 session_refused(struct session *s, const char *reason)
 {
 	s->greeted = 1;
-	s->close_reason = reason;
-	if (s->in != NULL)
-		s->in_start = s->in_end;
+	s->conn.close_reason = reason;
+	if (s->conn.in != NULL)
+		s->conn.in_start = s->conn.in_end;
 	session_enter(s, SESSION_REFUSED);
 }
 
@@ -368,31 +368,18 @@ static void
 session_start(struct session *s)
 {
 	s->connect_hooks_ran = 1;
-	chain_start(s, SH_HOOK_CONNECT, 0, connect_done);
+	chain_start(&s->chain, SH_HOOK_CONNECT, 0, connect_done);
 }
 
-static void conn_idle_resume(struct session *s);
-
-/* greet_pause_cb - the greeting pause is over */
-static void
-greet_pause_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	struct session *s = w->data;
-
-	(void)loop, (void)revents;
-	conn_idle_resume(s);
-	session_start(s);
-	session_process(s);
-	session_event_end(s);
-}
 
 /* ---- HELO / EHLO ---- */
 
 static void
-helo_done(struct session *s, sh_verdict v)
+helo_done(void *owner, sh_verdict v)
 {
-	char *name = s->run.arg.helo.name;
-	int extended = s->run.arg.helo.extended;
+	struct session *s = owner;
+	char *name = s->chain.run.arg.helo.name;
+	int extended = s->chain.run.arg.helo.extended;
 	struct config *cfg = s->srv->cfg;
 	char caps[512];
 	int n;
@@ -420,9 +407,9 @@ helo_done(struct session *s, sh_verdict v)
 		    cfg->max_size);
 	else
 		n += snprintf(caps + n, sizeof(caps) - (size_t)n, "SIZE\n");
-	if (s->srv->tls_ctx != NULL && s->ssl == NULL)
+	if (s->srv->tls_ctx != NULL && s->conn.ssl == NULL)
 		n += snprintf(caps + n, sizeof(caps) - (size_t)n, "STARTTLS\n");
-	if (cfg->auth_mechs != 0 && (s->ssl != NULL || cfg->auth_insecure))
+	if (cfg->auth_mechs != 0 && (s->conn.ssl != NULL || cfg->auth_insecure))
 		n += snprintf(caps + n, sizeof(caps) - (size_t)n, "AUTH%s%s\n",
 		    (cfg->auth_mechs & CONFIG_AUTH_PLAIN) ? " PLAIN" : "",
 		    (cfg->auth_mechs & CONFIG_AUTH_LOGIN) ? " LOGIN" : "");
@@ -463,13 +450,13 @@ helo_common(struct session *s, const char *args, size_t len, int extended)
 	}
 	/* A new greeting ends any transaction (RFC 5321 §4.1.4). */
 	if (s->tx != NULL)
-		tx_end(s, 0);
+		session_tx_end(s, 0);
 	s->bdat.failed = 0;
 	if (s->state != SESSION_INIT)
 		session_enter(s, SESSION_READY);
-	s->run.arg.helo.name = name;
-	s->run.arg.helo.extended = extended;
-	chain_start(s, SH_HOOK_HELO, 0, helo_done);
+	s->chain.run.arg.helo.name = name;
+	s->chain.run.arg.helo.extended = extended;
+	chain_start(&s->chain, SH_HOOK_HELO, 0, helo_done);
 }
 
 static void
@@ -487,16 +474,17 @@ cmd_ehlo(struct session *s, const char *args, size_t len)
 /* ---- MAIL ---- */
 
 static void
-mail_done(struct session *s, sh_verdict v)
+mail_done(void *owner, sh_verdict v)
 {
+	struct session *s = owner;
 	if (refused(s, v, 550, "5.7.1", "Sender rejected")) {
-		tx_end(s, 0);
+		session_tx_end(s, 0);
 		return;
 	}
 	session_enter(s, SESSION_MAIL);
 	cmd_ok(s, SMTP_VERB_MAIL);
 	/* An ACCEPTing plugin's 2xx reply is used (smtphook.h sh_reply). */
-	reply_verdict(s, SH_ACCEPT, v == SH_ACCEPT ? &s->run.reply : NULL, 250,
+	reply_verdict(s, SH_ACCEPT, v == SH_ACCEPT ? &s->chain.run.reply : NULL, 250,
 	    "2.1.0", "Ok");
 }
 
@@ -535,7 +523,7 @@ cmd_mail(struct session *s, const char *args, size_t len)
 	struct smtp_mail_arg a;
 	struct config *cfg = s->srv->cfg;
 
-	if (cfg->require_tls && s->ssl == NULL) {
+	if (cfg->require_tls && s->conn.ssl == NULL) {
 		protocol_error(s, 530, "5.7.0", "Must issue a STARTTLS command first");
 		return;
 	}
@@ -556,21 +544,28 @@ cmd_mail(struct session *s, const char *args, size_t len)
 		session_reply(s, 553, "5.6.7", "Non-ASCII address needs SMTPUTF8");
 		return;
 	}
-	if ((s->tx = tx_new(s)) == NULL || tx_set_sender(s->tx, &a) < 0) {
-		tx_end(s, 0);
+	if ((s->tx = tx_new(s->srv->nplugins, s->srv->id_salt, s->id_str,
+	    s->transactions)) != NULL) {
+		s->transactions++;
+		s->info.transactions = s->transactions;
+	}
+	if (s->tx == NULL || tx_set_sender(s->tx, &a) < 0) {
+		session_tx_end(s, 0);
 		session_reply(s, 451, "4.3.0", "Out of memory, try again later");
 		return;
 	}
-	s->run.arg.addr = s->tx->sender;
-	chain_start(s, SH_HOOK_MAIL, 0, mail_done);
+	chain_message_begin(&s->chain);
+	s->chain.run.arg.addr = s->tx->sender;
+	chain_start(&s->chain, SH_HOOK_MAIL, 0, mail_done);
 }
 
 /* ---- RCPT ---- */
 
 static void
-rcpt_done(struct session *s, sh_verdict v)
+rcpt_done(void *owner, sh_verdict v)
 {
-	sh_address *rcpt = s->run.arg.addr;
+	struct session *s = owner;
+	sh_address *rcpt = s->chain.run.arg.addr;
 
 	if (refused(s, v, 550, "5.7.1", "Recipient rejected")) {
 		free(rcpt);
@@ -583,7 +578,7 @@ rcpt_done(struct session *s, sh_verdict v)
 	}
 	session_enter(s, SESSION_RCPT);
 	cmd_ok(s, SMTP_VERB_RCPT);
-	reply_verdict(s, SH_ACCEPT, v == SH_ACCEPT ? &s->run.reply : NULL, 250,
+	reply_verdict(s, SH_ACCEPT, v == SH_ACCEPT ? &s->chain.run.reply : NULL, 250,
 	    "2.1.5", "Ok");
 }
 
@@ -607,20 +602,21 @@ cmd_rcpt(struct session *s, const char *args, size_t len)
 		session_reply(s, 451, "4.3.0", "Out of memory, try again later");
 		return;
 	}
-	s->run.arg.addr = rcpt;
-	chain_start(s, SH_HOOK_RCPT, 0, rcpt_done);
+	s->chain.run.arg.addr = rcpt;
+	chain_start(&s->chain, SH_HOOK_RCPT, 0, rcpt_done);
 }
 
 /* ---- DATA and the body ---- */
 
 static void
-data_done(struct session *s, sh_verdict v)
+data_done(void *owner, sh_verdict v)
 {
+	struct session *s = owner;
 	struct tx *tx = s->tx;
 	enum data_bare_policy bare = s->srv->cfg->bare_lf;
 
 	if (refused(s, v, 554, "5.7.1", "Message refused")) {
-		tx_end(s, 0);
+		session_tx_end(s, 0);
 		session_enter(s, SESSION_READY);
 		return;
 	}
@@ -628,7 +624,7 @@ data_done(struct session *s, sh_verdict v)
 	    (bare == DATA_BARE_NORMALIZE &&
 	    (tx->scratch = malloc(2 * SESSION_INBUF)) == NULL)) {
 		session_reply(s, 451, "4.3.0", "Out of memory, try again later");
-		tx_end(s, 0);
+		session_tx_end(s, 0);
 		session_enter(s, SESSION_READY);
 		return;
 	}
@@ -647,11 +643,11 @@ cmd_data(struct session *s, const char *args, size_t len)
 {
 	(void)args, (void)len;
 	/* Received: first, before anything the data hook adds (sh_tx_trace). */
-	if (s->tx->trace == NULL && tx_build_received(s) < 0) {
+	if (s->tx->trace == NULL && session_add_received(s) < 0) {
 		session_reply(s, 451, "4.3.0", "Out of memory, try again later");
 		return;
 	}
-	chain_start(s, SH_HOOK_DATA, 0, data_done);
+	chain_start(&s->chain, SH_HOOK_DATA, 0, data_done);
 }
 
 /* start_drain - stop delivering; read the rest and then reply v */
@@ -683,8 +679,9 @@ start_drain(struct session *s, sh_verdict v, struct chain_reply *r, int code,
 
 /* piece_done - verdict of a header or chunk walk */
 static void
-piece_done(struct session *s, sh_verdict v)
+piece_done(void *owner, sh_verdict v)
 {
+	struct session *s = owner;
 	char text[300];
 
 	switch (v) {
@@ -692,16 +689,16 @@ piece_done(struct session *s, sh_verdict v)
 	case SH_ACCEPT:
 		return;
 	case SH_REJECT:
-		start_drain(s, v, &s->run.reply, 550, "5.7.1", "Message rejected");
+		start_drain(s, v, &s->chain.run.reply, 550, "5.7.1", "Message rejected");
 		return;
 	case SH_TEMPFAIL:
-		start_drain(s, v, &s->run.reply, 451, "4.7.1",
+		start_drain(s, v, &s->chain.run.reply, 451, "4.7.1",
 		    "Temporary failure, please try again later");
 		return;
 	default:
 		/* The only verdict that acts mid-body. */
 		snprintf(text, sizeof(text), "%s Closing connection", s->info.hostname);
-		reply_verdict(s, SH_DISCONNECT, &s->run.reply, 421, "4.7.0", text);
+		reply_verdict(s, SH_DISCONNECT, &s->chain.run.reply, 421, "4.7.0", text);
 		return;
 	}
 }
@@ -733,8 +730,8 @@ deliver_header(struct session *s, const char *name, size_t nl,
 		return;
 	}
 	if (stored == 0) {
-		s->run.arg.header.name = tx->hdr_store + tx->hdr_idx[tx->nhdr - 1].name;
-		s->run.arg.header.value = tx->hdr_store + tx->hdr_idx[tx->nhdr - 1].value;
+		s->chain.run.arg.header.name = tx->hdr_store + tx->hdr_idx[tx->nhdr - 1].name;
+		s->chain.run.arg.header.value = tx->hdr_store + tx->hdr_idx[tx->nhdr - 1].value;
 	} else {
 		char *tmp = malloc(nl + vl + 2);
 
@@ -747,12 +744,12 @@ deliver_header(struct session *s, const char *name, size_t nl,
 		tmp[nl] = '\0';
 		memcpy(tmp + nl + 1, value, vl);
 		tmp[nl + 1 + vl] = '\0';
-		s->run.arg.header.name = tmp;
-		s->run.arg.header.value = tmp + nl + 1;
+		s->chain.run.arg.header.name = tmp;
+		s->chain.run.arg.header.value = tmp + nl + 1;
 	}
-	s->run.arg.header.name_len = nl;
-	s->run.arg.header.value_len = vl;
-	chain_start(s, SH_HOOK_HEADER, 1, piece_done);
+	s->chain.run.arg.header.name_len = nl;
+	s->chain.run.arg.header.value_len = vl;
+	chain_start(&s->chain, SH_HOOK_HEADER, 1, piece_done);
 }
 
 /*
@@ -807,7 +804,7 @@ deliver_piece(struct session *s)
 	size_t nl, vl, used;
 	enum header_status hst;
 
-	while (tx->in_headers && !tx->draining && !s->close_after_flush) {
+	while (tx->in_headers && !tx->draining && !s->conn.close_after_flush) {
 		if (b->hdr_off < b->len) {
 			hst = header_splitter_next(tx->hs, b->data + b->hdr_off,
 			    b->len - b->hdr_off, &used, &name, &nl, &value, &vl);
@@ -826,7 +823,7 @@ deliver_piece(struct session *s)
 			if (header_refused(s, name, nl))
 				break;
 			deliver_header(s, name, nl, value, vl);
-			if (s->run.active)
+			if (s->chain.run.active)
 				return STEP_WAIT;
 			continue;
 		}
@@ -841,41 +838,42 @@ deliver_piece(struct session *s)
 		if (hst == HEADER_NEED_MORE && b->hdr_off >= b->len && !b->end)
 			break;
 	}
-	if (tx->draining || s->close_after_flush || b->len == 0 || b->chunk_started)
+	if (tx->draining || s->conn.close_after_flush || b->len == 0 || b->chunk_started)
 		return STEP_CONTINUE;
 	b->chunk_started = 1;
-	s->run.arg.chunk.data = b->data;
-	s->run.arg.chunk.len = b->len;
-	chain_start(s, SH_HOOK_CHUNK, 1, piece_done);
-	return s->run.active ? STEP_WAIT : STEP_CONTINUE;
+	s->chain.run.arg.chunk.data = b->data;
+	s->chain.run.arg.chunk.len = b->len;
+	chain_start(&s->chain, SH_HOOK_CHUNK, 1, piece_done);
+	return s->chain.run.active ? STEP_WAIT : STEP_CONTINUE;
 }
 
 void
-eom_done(struct session *s, sh_verdict v)
+eom_done(void *owner, sh_verdict v)
 {
+	struct session *s = owner;
 	char text[300];
 
 	switch (v) {
 	case SH_ACCEPT:
 		snprintf(text, sizeof(text), "Ok: queued as %s", s->tx->id);
-		reply_verdict(s, v, &s->run.reply, 250, "2.0.0", text);
+		reply_verdict(s, v, &s->chain.run.reply, 250, "2.0.0", text);
 		s->accepted++;
 		s->srv->stats.messages++;
 		log_msg(LOG_INFO, "session %s: message %s accepted by plugin %s, "
 		    "%llu octets, %zu recipient(s)", s->id_str, s->tx->id,
-		    s->srv->plugins[s->run.decider].name,
+		    s->srv->plugins[s->chain.run.decider].name,
 		    (unsigned long long)s->tx->body_size, s->tx->nrcpts);
-		tx_end(s, 1);
+		session_tx_end(s, 1);
 		break;
 	case SH_CONTINUE:
 		/* SPEC §4: a message nobody took is never confirmed. */
 		session_reply(s, 451, "4.3.0", "No plugin accepted the message, "
 		    "try again later");
-		tx_end(s, 0);
+		session_tx_end(s, 0);
 		break;
 	default:
 		refused(s, v, 550, "5.7.1", "Message rejected");
-		tx_end(s, 0);
+		session_tx_end(s, 0);
 		break;
 	}
 	if (s->state == SESSION_BODY || s->state == SESSION_BDAT)
@@ -889,7 +887,7 @@ body_end(struct session *s)
 	struct tx *tx = s->tx;
 
 	/* A command in the same batch as the end marker did not wait. */
-	s->pipelined_ahead = s->in_start < s->in_end;
+	s->pipelined_ahead = s->conn.in_start < s->conn.in_end;
 	if (tx->draining) {
 		sh_verdict v = tx->drain_verdict;
 		struct chain_reply r = tx->drain_reply;
@@ -899,7 +897,7 @@ body_end(struct session *s)
 		    v == SH_TEMPFAIL ? "4.7.1" : "5.7.1",
 		    v == SH_TEMPFAIL ? "Temporary failure" : "Message rejected");
 		chain_reply_clear(&r);
-		tx_end(s, 0);
+		session_tx_end(s, 0);
 		if (s->state == SESSION_BODY)
 			session_enter(s, SESSION_READY);
 		return;
@@ -910,11 +908,11 @@ body_end(struct session *s)
 		 * with --bare-lf=normalize they are already CRLF. */
 		session_reply(s, 550, "5.5.2", "Message contains a bare CR or LF; "
 		    "lines must end with CRLF");
-		tx_end(s, 0);
+		session_tx_end(s, 0);
 		session_enter(s, SESSION_READY);
 		return;
 	}
-	chain_start(s, SH_HOOK_EOM, 0, eom_done);
+	chain_start(&s->chain, SH_HOOK_EOM, 0, eom_done);
 }
 
 /*
@@ -934,10 +932,10 @@ body_step(struct session *s)
 		size_t inlen, outcap, used = 0, outlen = 0;
 		enum data_status st;
 
-		if (s->in == NULL || s->in_start == s->in_end)
+		if (s->conn.in == NULL || s->conn.in_start == s->conn.in_end)
 			return STEP_NEED_INPUT;
-		in = s->in + s->in_start;
-		inlen = s->in_end - s->in_start;
+		in = s->conn.in + s->conn.in_start;
+		inlen = s->conn.in_end - s->conn.in_start;
 		out = tx->scratch != NULL ? tx->scratch : in;
 		outcap = tx->scratch != NULL ? 2 * SESSION_INBUF : inlen;
 		st = data_decode(&tx->dec, in, inlen, out, outcap, &used, &outlen);
@@ -952,9 +950,9 @@ body_step(struct session *s)
 	}
 	if (!tx->draining && deliver_piece(s) == STEP_WAIT)
 		return STEP_WAIT;
-	if (s->close_after_flush || s->tx == NULL)
+	if (s->conn.close_after_flush || s->tx == NULL)
 		return STEP_CONTINUE;
-	s->in_start += b->in_used;
+	s->conn.in_start += b->in_used;
 	b->busy = 0;
 	if (b->end)
 		body_end(s);
@@ -968,7 +966,7 @@ cmd_rset(struct session *s, const char *args, size_t len)
 {
 	(void)args, (void)len;
 	if (s->tx != NULL)
-		tx_end(s, 0);
+		session_tx_end(s, 0);
 	s->bdat.failed = 0;
 	if (s->state != SESSION_INIT)
 		session_enter(s, SESSION_READY);
@@ -1003,15 +1001,16 @@ cmd_help(struct session *s, const char *args, size_t len)
 }
 
 static void
-vrfy_done(struct session *s, sh_verdict v)
+vrfy_done(void *owner, sh_verdict v)
 {
-	int expn = s->run.hook == SH_HOOK_EXPN;
+	struct session *s = owner;
+	int expn = s->chain.run.hook == SH_HOOK_EXPN;
 
-	free(s->run.arg.text);
-	s->run.arg.text = NULL;
+	free(s->chain.run.arg.text);
+	s->chain.run.arg.text = NULL;
 	if (v == SH_ACCEPT) {
 		cmd_ok(s, expn ? SMTP_VERB_EXPN : SMTP_VERB_VRFY);
-		reply_verdict(s, v, &s->run.reply, 250, "2.1.5", "Ok");
+		reply_verdict(s, v, &s->chain.run.reply, 250, "2.1.5", "Ok");
 	} else if (v == SH_CONTINUE) {
 		/* RFC 5321 §3.5.3: 252 when we will not say. */
 		cmd_ok(s, expn ? SMTP_VERB_EXPN : SMTP_VERB_VRFY);
@@ -1034,8 +1033,8 @@ vrfy_common(struct session *s, const char *args, size_t len, sh_hook_id hook)
 		session_reply(s, 451, "4.3.0", "Out of memory");
 		return;
 	}
-	s->run.arg.text = text;
-	chain_start(s, hook, 0, vrfy_done);
+	s->chain.run.arg.text = text;
+	chain_start(&s->chain, hook, 0, vrfy_done);
 }
 
 static void
@@ -1065,17 +1064,17 @@ cmd_starttls(struct session *s, const char *args, size_t len)
 		protocol_error(s, 502, "5.5.1", "Command not implemented");
 		return;
 	}
-	if (s->ssl != NULL) {
+	if (s->conn.ssl != NULL) {
 		protocol_error(s, 503, "5.5.1", "TLS already active");
 		return;
 	}
 	cmd_ok(s, SMTP_VERB_STARTTLS);
 	session_reply(s, 220, "2.0.0", "Ready to start TLS");
-	if (s->in_start < s->in_end)
+	if (s->conn.in_start < s->conn.in_end)
 		log_msg(LOG_WARN, "session %s: discarding %zu octets pipelined after "
-		    "STARTTLS", s->id_str, s->in_end - s->in_start);
-	s->in_start = s->in_end;
-	s->starttls_pending = 1;
+		    "STARTTLS", s->id_str, s->conn.in_end - s->conn.in_start);
+	s->conn.in_start = s->conn.in_end;
+	conn_start_tls_after_flush(&s->conn, s->srv->tls_ctx);
 }
 
 /*
@@ -1083,15 +1082,23 @@ cmd_starttls(struct session *s, const char *args, size_t len)
  * starts over (RFC 3207 §4.2: forget the HELO, the transaction, anything
  * received before); after implicit TLS the greeting follows.
  */
-void
-session_tls_up(struct session *s)
+static void
+session_tls_up(void *owner)
 {
+	struct session *s = owner;
+	struct tls_names *n = s->conn.tls_names;
+
+	s->info.tls = 1;
+	s->info.tls_protocol = n->protocol;
+	s->info.tls_cipher = n->cipher;
+	if (n->subject[0] != '\0')
+		s->info.tls_peer_subject = n->subject;
 	if (!s->greeted) {
 		session_start(s);
 		return;
 	}
 	if (s->tx != NULL)
-		tx_end(s, 0);
+		session_tx_end(s, 0);
 	free(s->helo);
 	s->helo = NULL;
 	s->info.helo = NULL;
@@ -1101,8 +1108,8 @@ session_tls_up(struct session *s)
 	free(s->auth_user);
 	s->auth_user = NULL;
 	s->info.auth_user = NULL;
-	if (s->in != NULL)
-		s->in_start = s->in_end = 0;
+	if (s->conn.in != NULL)
+		s->conn.in_start = s->conn.in_end = 0;
 	session_enter(s, SESSION_INIT);
 }
 
@@ -1165,18 +1172,18 @@ command_step(struct session *s)
 	const char *args;
 	const struct smtp_command *cmd;
 
-	if (s->in == NULL || s->in_start == s->in_end)
+	if (s->conn.in == NULL || s->conn.in_start == s->conn.in_end)
 		return STEP_NEED_INPUT;
-	start = s->in + s->in_start;
-	avail = s->in_end - s->in_start;
+	start = s->conn.in + s->conn.in_start;
+	avail = s->conn.in_end - s->conn.in_start;
 	lf = memchr(start, '\n', avail < SESSION_LINE_MAX ? avail : SESSION_LINE_MAX);
 	if (s->discard_line) {
 		lf = memchr(start, '\n', avail);
-		s->in_start = lf != NULL ? s->in_start + (size_t)(lf - start) + 1 :
-		    s->in_end;
+		s->conn.in_start = lf != NULL ? s->conn.in_start + (size_t)(lf - start) + 1 :
+		    s->conn.in_end;
 		if (lf != NULL) {
 			s->discard_line = 0;
-			s->last_activity = ev_now(s->srv->loop);
+			conn_touch(&s->conn);
 		}
 		return lf != NULL ? STEP_CONTINUE : STEP_NEED_INPUT;
 	}
@@ -1191,9 +1198,9 @@ command_step(struct session *s)
 		return STEP_CONTINUE;
 	}
 	linelen = (size_t)(lf - start) + 1;
-	s->in_start += linelen;
+	s->conn.in_start += linelen;
 	/* A complete line: the next command's --timeout starts now. */
-	s->last_activity = ev_now(s->srv->loop);
+	conn_touch(&s->conn);
 	len = linelen - 1;
 	if (len > 0 && start[len - 1] == '\r')
 		len--;
@@ -1218,7 +1225,7 @@ command_step(struct session *s)
 		 * one reply, so the client stays in step. */
 		int early = s->pipelined_ahead;
 
-		s->pipelined_ahead = s->in_start < s->in_end;
+		s->pipelined_ahead = s->conn.in_start < s->conn.in_end;
 		if (early && verb == SMTP_VERB_BDAT) {
 			/* Its octets follow all the same: read them first. */
 			bdat_refuse(s, args, args_len, 503, "5.5.0", "Improper use "
@@ -1265,7 +1272,7 @@ session_eof_reason(const struct session *s, const char *otherwise)
 		return "client closed during DATA";
 	if (s->bdat.reading)
 		return "client closed during BDAT";
-	if (s->in != NULL && s->in_start < s->in_end)
+	if (s->conn.in != NULL && s->conn.in_start < s->conn.in_end)
 		return "client closed mid-command";
 	return otherwise;
 }
@@ -1284,12 +1291,12 @@ session_eof(struct session *s)
 {
 	const char *why = session_eof_reason(s, "client closed");
 
-	if (s->in != NULL)
-		s->in_start = s->in_end;
-	if (s->out_sent == s->out_len) {
-		if (s->close_reason == NULL)
-			s->close_reason = why;
-		s->dead = 1;
+	if (s->conn.in != NULL)
+		s->conn.in_start = s->conn.in_end;
+	if (s->conn.out_sent == s->conn.out_len) {
+		if (s->conn.close_reason == NULL)
+			s->conn.close_reason = why;
+		s->conn.dead = 1;
 		return;
 	}
 	session_close(s, why);
@@ -1305,8 +1312,8 @@ session_process(struct session *s)
 	struct server *srv = s->srv;
 	enum step st = STEP_NEED_INPUT;
 
-	while (!s->dead && !s->close_after_flush) {
-		if (s->run.active || s->starttls_pending || s->tls_handshaking ||
+	while (!s->conn.dead && !s->conn.close_after_flush) {
+		if (s->chain.run.active || s->conn.tls_after_flush || s->conn.tls_handshaking ||
 		    s->auth_delaying) {
 			st = STEP_WAIT;
 			break;
@@ -1319,7 +1326,7 @@ session_process(struct session *s)
 			session_close(s, "shutdown");
 			break;
 		}
-		if (s->out_len - s->out_sent >= SESSION_OUTBUF_HIGH ||
+		if (s->conn.out_len - s->conn.out_sent >= SESSION_OUTBUF_HIGH ||
 		    s->state == SESSION_CONNECT) {
 			st = STEP_WAIT;
 			break;
@@ -1332,20 +1339,142 @@ session_process(struct session *s)
 	/* At EOF only what can never complete ends the session: a pending
 	 * verdict, a held-back AUTH reply or a reply backlog is waited for
 	 * (the plugin's timeout= and --timeout still bound the wait). */
-	if (s->eof && !s->dead && !s->close_after_flush &&
-	    (st == STEP_NEED_INPUT || s->starttls_pending))
+	if (s->conn.eof && !s->conn.dead && !s->conn.close_after_flush &&
+	    (st == STEP_NEED_INPUT || s->conn.tls_after_flush))
 		session_eof(s);
 }
 
-/* conn_idle_resume - switch the greeting-pause timer back to idle duty */
-static void
-conn_idle_resume(struct session *s)
-{
-	struct ev_loop *loop = s->srv->loop;
+/* ---- what the connection and the chain report (conn.h, chain.h) ---- */
 
-	ev_timer_stop(loop, &s->idle);
-	conn_start_idle(s);
+static void
+on_input(void *owner)
+{
+	struct session *s = owner;
+
+	/* --timeout bounds each read of a message body or BDAT chunk (RFC
+	 * 5321 §4.5.3.2), but a whole command line: octets dripped into a
+	 * command do not extend its deadline (slowloris); command_step()
+	 * restarts it per line. */
+	if (s->state == SESSION_BODY || s->bdat.reading)
+		conn_touch(&s->conn);
+	if (!s->greeted)
+		s->early_talker = s->info.early_talker = 1;
+	session_process(s);
 }
+
+/*
+ * on_eof - what is buffered is still acted on, a pending verdict still
+ * completes (session_process ends the session once nothing more can be
+ * done) - unless no one is left to answer; session_free() then cancels
+ * the verdict.
+ */
+static void
+on_eof(void *owner)
+{
+	struct session *s = owner;
+
+	session_process(s);
+	if (!s->conn.dead && !s->conn.close_after_flush &&
+	    conn_peer_gone(&s->conn))
+		conn_kill(&s->conn, session_eof_reason(s, "client gone"));
+}
+
+static void
+on_drained(void *owner)
+{
+	session_process(owner);
+}
+
+/* on_idle - --timeout without a word; a plugin's own timeout= covers a
+ * pending verdict, so then we are the slow one */
+static int
+on_idle(void *owner)
+{
+	struct session *s = owner;
+
+	if (chain_waiting(&s->chain))
+		return 1;
+	session_reply(s, 421, "4.4.2", "%s Timeout, closing connection",
+	    s->info.hostname);
+	session_close(s, "timeout");
+	return 0;
+}
+
+/* on_paused - the greeting pause is over */
+static void
+on_paused(void *owner)
+{
+	struct session *s = owner;
+
+	session_start(s);
+	session_process(s);
+}
+
+static void
+on_no_buffer(void *owner)
+{
+	struct session *s = owner;
+
+	session_reply(s, 421, "4.3.0", "%s Out of memory, closing",
+	    s->info.hostname);
+	session_close(s, "oom");
+}
+
+/* on_input_hold - the body is read in place: its pieces are slices of
+ * the input buffer until every plugin has seen them */
+static unsigned
+on_input_hold(void *owner)
+{
+	struct session *s = owner;
+
+	if (s->chain.run.active || s->body.busy)
+		return CONN_HOLD_KEEP | CONN_HOLD_PIN;
+	if (s->state == SESSION_BODY || s->bdat.reading)
+		return CONN_HOLD_KEEP;
+	return 0;
+}
+
+static void
+on_event_end(void *owner)
+{
+	session_event_end(owner);
+}
+
+static const struct conn_events session_conn_events = {
+	.input = on_input, .eof = on_eof, .drained = on_drained,
+	.idle = on_idle, .paused = on_paused, .tls_up = session_tls_up,
+	.no_buffer = on_no_buffer, .input_hold = on_input_hold,
+	.event_end = on_event_end,
+};
+
+/* chain_ctx - the context of one hook call: the session's one host_ctx
+ * (hook calls never nest) */
+static sh_ctx *
+chain_ctx(void *owner, size_t plugin, const char *hook_name,
+    struct chain_reply *reply, int verdict_hook)
+{
+	struct session *s = owner;
+
+	host_ctx_init(&s->hctx, s->srv, &s->srv->plugins[plugin], &s->hc,
+	    hook_name);
+	s->hctx.reply = reply;
+	s->hctx.verdict_hook = verdict_hook;
+	return &s->hctx.pub;
+}
+
+/* chain_resumed - a late verdict or a timeout moved the walk on */
+static void
+chain_resumed(void *owner)
+{
+	struct session *s = owner;
+
+	session_process(s);
+	session_event_end(s);
+}
+
+static const struct chain_ops session_chain_ops = {
+	.ctx = chain_ctx, .resumed = chain_resumed,
+};
 
 void
 session_accept(struct server *srv, int fd, const struct sockaddr *peer,
@@ -1371,10 +1500,13 @@ session_accept_on(struct server *srv, int fd, const struct sockaddr *peer,
 		return;
 	}
 	s->srv = srv;
-	s->fd = fd;
 	s->id = ++srv->next_session_id;
 	snprintf(s->id_str, sizeof(s->id_str), "%06llX", (unsigned long long)s->id);
-	if (u64map_put(&srv->sessions, s->id, s) < 0) {
+	snprintf(s->log_id, sizeof(s->log_id), "session %s", s->id_str);
+	s->hc = (struct host_conn){ .id = s->id, .log_id = s->log_id,
+	    .info = &s->info, .tx = &s->tx, .slots = s->slots,
+	    .chain = &s->chain };
+	if (u64map_put(&srv->sessions, s->id, &s->hc) < 0) {
 		free(s->slots);
 		free(s);
 		close(fd);
@@ -1400,19 +1532,18 @@ session_accept_on(struct server *srv, int fd, const struct sockaddr *peer,
 	};
 	log_msg(LOG_INFO, "session %s: connect from [%s]:%u to [%s]:%u", s->id_str,
 	    s->peer_addr, s->peer_port, s->local_addr, s->local_port);
-	conn_start(s);
+	conn_init(&s->conn, fd, srv->loop, &srv->inbufs, srv->cfg->timeout,
+	    &session_conn_events, s, s->log_id);
+	chain_init(&s->chain, srv->plugins, srv->nplugins, srv->loop,
+	    &session_chain_ops, s, s->log_id);
+	s->chain.metrics = srv->metrics;
 	if (implicit_tls) {
 		/* RFC 8314: the handshake comes first; the connect hooks and
 		 * the greeting follow in session_tls_up. */
-		if (conn_start_tls(s) < 0) {
-			s->dead = 1;
-			s->close_reason = "TLS setup failed";
-		}
+		if (conn_start_tls(&s->conn, srv->tls_ctx) < 0)
+			conn_kill(&s->conn, "TLS setup failed");
 	} else if (srv->cfg->greet_pause > 0) {
-		ev_timer_stop(srv->loop, &s->idle);
-		ev_set_cb(&s->idle, greet_pause_cb);
-		ev_timer_set(&s->idle, srv->cfg->greet_pause, 0);
-		ev_timer_start(srv->loop, &s->idle);
+		conn_pause(&s->conn, srv->cfg->greet_pause);
 	} else {
 		session_start(s);
 	}
@@ -1423,12 +1554,12 @@ session_accept_on(struct server *srv, int fd, const struct sockaddr *peer,
 void
 session_shutdown(struct session *s)
 {
-	if (s->tls_handshaking) {
+	if (s->conn.tls_handshaking) {
 		/* No SMTP yet on this channel (and no reply can go out in
 		 * plaintext): do not wait for the handshake to finish. */
-		s->dead = 1;
-		s->close_reason = "shutdown during TLS handshake";
-	} else if (!s->run.active && s->tx == NULL && !s->close_after_flush &&
+		s->conn.dead = 1;
+		s->conn.close_reason = "shutdown during TLS handshake";
+	} else if (!s->chain.run.active && s->tx == NULL && !s->conn.close_after_flush &&
 	    s->state != SESSION_BODY && !s->bdat.reading) {
 		session_reply(s, 421, "4.3.2", "%s Service shutting down, closing "
 		    "connection", s->info.hostname);
@@ -1442,13 +1573,13 @@ session_shutdown(struct session *s)
 void
 session_force_close(struct session *s)
 {
-	if (!s->close_after_flush) {
+	if (!s->conn.close_after_flush) {
 		session_reply(s, 421, "4.3.2", "%s Service shutting down, closing "
 		    "connection", s->info.hostname);
 		session_close(s, "shutdown timeout");
 	}
-	conn_flush(s);
-	s->dead = 1;
+	conn_flush(&s->conn);
+	s->conn.dead = 1;
 	session_event_end(s);
 }
 
@@ -1494,7 +1625,7 @@ session_log_close(struct session *s)
 	    "accepted=%u errors=%lu reason=\"%s\" duration=%.3fs", s->id_str,
 	    helo[0] ? helo : "unknown", s->peer_addr, s->peer_port, counters, ok,
 	    total, s->accepted, s->errors,
-	    s->close_reason != NULL ? s->close_reason : "closed",
+	    s->conn.close_reason != NULL ? s->conn.close_reason : "closed",
 	    ev_now(s->srv->loop) - s->started);
 }
 
@@ -1502,16 +1633,16 @@ session_log_close(struct session *s)
 static void
 run_arg_release(struct session *s)
 {
-	switch (s->run.hook) {
+	switch (s->chain.run.hook) {
 	case SH_HOOK_HELO:
-		free(s->run.arg.helo.name);
+		free(s->chain.run.arg.helo.name);
 		break;
 	case SH_HOOK_RCPT:
-		free(s->run.arg.addr);
+		free(s->chain.run.arg.addr);
 		break;
 	case SH_HOOK_VRFY:
 	case SH_HOOK_EXPN:
-		free(s->run.arg.text);
+		free(s->chain.run.arg.text);
 		break;
 	case SH_HOOK_AUTH:
 		auth_args_free(s);
@@ -1530,32 +1661,22 @@ static void
 session_free(struct session *s)
 {
 	struct server *srv = s->srv;
-	struct ev_loop *loop = srv->loop;
 	size_t i;
-	int cut;
 
-	cut = s->run.active;
-	chain_cancel(s);
-	s->run.active = 0;
-	if (cut)
+	if (chain_cancel(&s->chain))
 		run_arg_release(s);
 	if (s->tx != NULL)
-		tx_end(s, 0);
+		session_tx_end(s, 0);
 	if (s->connect_hooks_ran)
-		chain_notify_disconnect(s);
+		chain_notify_disconnect(&s->chain);
 	for (i = 0; i < srv->nplugins; i++)
 		if (s->slots[i].data != NULL && s->slots[i].destroy != NULL)
 			s->slots[i].destroy(s->slots[i].data);
 	session_log_close(s);
-	ev_io_stop(loop, &s->rio);
-	ev_io_stop(loop, &s->wio);
-	ev_timer_stop(loop, &s->idle);
-	ev_timer_stop(loop, &s->pend.timeout);
-	ev_timer_stop(loop, &s->pend.kick);
-	tls_free(s);
+	chain_destroy(&s->chain);
 	auth_session_free(s);
 	free(s->auth_user);
-	close(s->fd);
+	conn_close(&s->conn);
 	u64map_del(&srv->sessions, s->id);
 	addrcount_add(&srv->per_ip, s->peer_key, -1);
 	if (s->prev != NULL)
@@ -1565,13 +1686,11 @@ session_free(struct session *s)
 	if (s->next != NULL)
 		s->next->prev = s->prev;
 	srv->nsessions--;
-	chain_reply_clear(&s->run.reply);
-	conn_inbuf_put(srv, s->in);
-	free(s->out);
 	free(s->helo);
 	free(s->slots);
 	free(s);
-	server_maybe_finish(srv);
+	if (srv->session_gone != NULL)
+		srv->session_gone(srv);
 }
 
 void
@@ -1580,21 +1699,39 @@ session_event_end(struct session *s)
 	/* A flush that drains the queue at once brings no write event: go
 	 * on with the commands that the output high-water mark held back
 	 * (no read event would either: they are already buffered). */
-	while (!s->dead && s->out_sent < s->out_len && conn_flush(s) == 0 &&
-	    !s->dead && s->in != NULL && s->in_start < s->in_end)
+	while (!s->conn.dead && s->conn.out_sent < s->conn.out_len &&
+	    conn_flush(&s->conn) == 0 && !s->conn.dead && s->conn.in != NULL &&
+	    s->conn.in_start < s->conn.in_end)
 		session_process(s);
-	if (!s->dead && s->starttls_pending && s->out_sent == s->out_len) {
-		/* "220 Ready to start TLS" is out: the handshake begins. */
-		s->starttls_pending = 0;
-		if (conn_start_tls(s) < 0) {
-			s->dead = 1;
-			s->close_reason = "TLS setup failed";
-		}
-	}
-	if (!s->dead) {
-		conn_release_buffers(s);
-		conn_update_watchers(s);
+	conn_update(&s->conn);
+	if (s->conn.dead)
+		session_free(s);
+}
+
+void
+session_tx_end(struct session *s, int accepted)
+{
+	if (s->tx == NULL)
 		return;
-	}
-	session_free(s);
+	if (!accepted)
+		chain_notify_reset(&s->chain);
+	if (s->srv->tx_observer != NULL)
+		s->srv->tx_observer(s->srv->tx_observer_arg, s, accepted);
+	tx_free(s->tx);
+	s->tx = NULL;
+}
+
+/* session_add_received - the Received: field of this connection */
+int
+session_add_received(struct session *s)
+{
+	struct tx_received r = {
+		.helo = s->helo, .peer_addr = s->peer_addr,
+		.hostname = s->info.hostname, .esmtp = s->esmtp,
+		.tls_protocol = s->info.tls ? s->info.tls_protocol : NULL,
+		.tls_cipher = s->info.tls ? s->info.tls_cipher : NULL,
+		.authenticated = s->info.auth_user != NULL,
+	};
+
+	return tx_add_received(s->tx, &r);
 }

@@ -17,7 +17,7 @@
 
 #include "config.h"
 #include "log.h"
-#include "session.h"
+#include "conn.h"
 #include "tls.h"
 
 /* The Mozilla "intermediate" TLS 1.2 list; TLS 1.3 suites are OpenSSL's. */
@@ -104,13 +104,13 @@ tls_ctx_free(SSL_CTX *ctx)
 }
 
 int
-tls_start(struct session *s, SSL_CTX *ctx)
+tls_start(struct conn *s, SSL_CTX *ctx)
 {
 	s->ssl = SSL_new(ctx);
 	if (s->ssl == NULL || SSL_set_fd(s->ssl, s->fd) != 1) {
 		char err[256];
 
-		log_msg(LOG_ERROR, "session %s: TLS: %s", s->id_str,
+		log_msg(LOG_ERROR, "%s: TLS: %s", s->log_id,
 		    ssl_error_text(err, sizeof(err)));
 		tls_free(s);
 		return -1;
@@ -122,7 +122,7 @@ tls_start(struct session *s, SSL_CTX *ctx)
 
 /* want - turn an SSL error into errno and watcher interest */
 static long
-want(struct session *s, int r)
+want(struct conn *s, int r)
 {
 	int e = SSL_get_error(s->ssl, r);
 
@@ -150,7 +150,7 @@ want(struct session *s, int r)
 }
 
 int
-tls_handshake(struct session *s)
+tls_handshake(struct conn *s)
 {
 	int r = SSL_do_handshake(s->ssl);
 	X509 *peer;
@@ -166,17 +166,13 @@ tls_handshake(struct session *s)
 		s->tls_names = n;
 		snprintf(n->protocol, sizeof(n->protocol), "%s", SSL_get_version(s->ssl));
 		snprintf(n->cipher, sizeof(n->cipher), "%s", SSL_get_cipher_name(s->ssl));
-		s->info.tls = 1;
-		s->info.tls_protocol = n->protocol;
-		s->info.tls_cipher = n->cipher;
 		peer = SSL_get1_peer_certificate(s->ssl);
 		if (peer != NULL) {
 			X509_NAME_oneline(X509_get_subject_name(peer), n->subject,
 			    sizeof(n->subject));
-			s->info.tls_peer_subject = n->subject;
 			X509_free(peer);
 		}
-		log_msg(LOG_INFO, "session %s: TLS established: %s %s", s->id_str,
+		log_msg(LOG_INFO, "%s: TLS established: %s %s", s->log_id,
 		    n->protocol, n->cipher);
 		return 1;
 	}
@@ -191,13 +187,13 @@ tls_handshake(struct session *s)
 		else
 			snprintf(err, sizeof(err), "%s", strerror(errno));
 		ERR_clear_error();
-		log_msg(LOG_INFO, "session %s: TLS handshake failed: %s", s->id_str, err);
+		log_msg(LOG_INFO, "%s: TLS handshake failed: %s", s->log_id, err);
 	}
 	return -1;
 }
 
 long
-tls_read(struct session *s, void *buf, size_t len)
+tls_read(struct conn *s, void *buf, size_t len)
 {
 	size_t got = 0;
 	int r;
@@ -212,7 +208,7 @@ tls_read(struct session *s, void *buf, size_t len)
 }
 
 long
-tls_write(struct session *s, const void *buf, size_t len)
+tls_write(struct conn *s, const void *buf, size_t len)
 {
 	size_t put = 0;
 	int r;
@@ -227,19 +223,19 @@ tls_write(struct session *s, const void *buf, size_t len)
 }
 
 int
-tls_pending(const struct session *s)
+tls_pending(const struct conn *s)
 {
 	return s->ssl != NULL && SSL_pending(s->ssl) > 0;
 }
 
 int
-tls_wants_write(const struct session *s)
+tls_wants_write(const struct conn *s)
 {
 	return s->ssl != NULL && s->tls_want_write;
 }
 
 void
-tls_free(struct session *s)
+tls_free(struct conn *s)
 {
 	if (s->ssl != NULL) {
 		SSL_shutdown(s->ssl);	/* best effort close_notify */

@@ -13,7 +13,7 @@
 #include <stddef.h>
 
 struct config;
-struct session;
+struct conn;
 typedef struct ssl_ctx_st SSL_CTX;
 
 /* What plugins see of an established TLS session (sh_session_info). */
@@ -27,19 +27,19 @@ struct tls_names {
 SSL_CTX *tls_ctx_new(const struct config *cfg, char *errbuf, size_t errsize);
 void tls_ctx_free(SSL_CTX *ctx);
 
-/* tls_start - begin the server side of a handshake on s->fd */
-int tls_start(struct session *s, SSL_CTX *ctx);
+/* tls_start - begin the server side of a handshake on c->fd */
+int tls_start(struct conn *c, SSL_CTX *ctx);
 /* tls_handshake - drive the handshake: 1 done, 0 in progress, -1 failed */
-int tls_handshake(struct session *s);
+int tls_handshake(struct conn *c);
 /* tls_read / tls_write - like recv/send: >0 octets, 0 EOF, -1 with errno
  * (EAGAIN when the TLS layer waits for the socket) */
-long tls_read(struct session *s, void *buf, size_t len);
-long tls_write(struct session *s, const void *buf, size_t len);
+long tls_read(struct conn *c, void *buf, size_t len);
+long tls_write(struct conn *c, const void *buf, size_t len);
 /* tls_pending - decrypted octets buffered inside OpenSSL */
-int tls_pending(const struct session *s);
+int tls_pending(const struct conn *c);
 /* tls_wants_write - the TLS layer needs the socket writable to go on */
-int tls_wants_write(const struct session *s);
+int tls_wants_write(const struct conn *c);
 /* tls_free - drop the connection's TLS state */
-void tls_free(struct session *s);
+void tls_free(struct conn *c);
 
 #endif

@@ -2,19 +2,16 @@
  * tx.c - the transaction: envelope, header store, trace block, slots
  *
  * A transaction begins when MAIL passes its syntax checks and ends in
- * tx_end(): accepted (eom answered 2xx) or not (then every plugin gets
- * reset first).  All of its memory is freed there, including the plugins'
- * per-transaction slots through their destructors.
+ * tx_free(), called by the session once the plugins have been told.  All
+ * of its memory is freed there, including the plugins' per-transaction
+ * slots through their destructors.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "chain.h"
-#include "log.h"
-#include "server.h"
-#include "session.h"
+#include "tx.h"
 
 #define TX_HEADER_STORE_MAX (64 * 1024)
 #define TX_HEADER_INDEX_SIZE \
@@ -23,24 +20,20 @@
 
 /* tx_new - a transaction with an id unique across runs and processes */
 struct tx *
-tx_new(struct session *s)
+tx_new(size_t nplugins, uint64_t salt, const char *session_id, unsigned seq)
 {
-	struct server *srv = s->srv;
 	struct tx *tx;
 
-	tx = calloc(1, sizeof(*tx) + srv->nplugins * sizeof(tx->slots[0]));
+	tx = calloc(1, sizeof(*tx) + nplugins * sizeof(tx->slots[0]));
 	if (tx == NULL)
 		return NULL;
-	tx->nslots = srv->nplugins;
+	tx->nslots = nplugins;
 	/* Session id + per-session sequence, salted by start time and pid:
 	 * what Postfix's long queue ids give, in 16-20 characters. */
 	snprintf(tx->id, sizeof(tx->id), "%08llX%s%02X",
-	    (unsigned long long)(srv->id_salt & 0xffffffffULL), s->id_str,
-	    s->transactions & 0xff);
+	    (unsigned long long)(salt & 0xffffffffULL), session_id, seq & 0xff);
 	tx->info.size = sizeof(tx->info);
 	tx->info.id = tx->id;
-	s->transactions++;
-	s->info.transactions = s->transactions;
 	return tx;
 }
 
@@ -209,14 +202,13 @@ tx_add_header(struct tx *tx, const char *name, const char *value)
 }
 
 /*
- * tx_build_received - the Received: trace header (RFC 5321 §4.4), with
- * the protocol keyword of RFC 3848 and "for" only with one recipient (so
- * a Bcc list is not disclosed).
+ * tx_add_received - the Received: trace header (RFC 5321 §4.4), with the
+ * protocol keyword of RFC 3848 and "for" only with one recipient (so a
+ * Bcc list is not disclosed).
  */
 int
-tx_build_received(struct session *s)
+tx_add_received(struct tx *tx, const struct tx_received *r)
 {
-	struct tx *tx = s->tx;
 	char line[1200], date[64], forpart[300] = "", proto[16], tlspart[128] = "";
 	time_t now = time(NULL);
 	struct tm tm;
@@ -228,44 +220,34 @@ tx_build_received(struct session *s)
 		snprintf(forpart, sizeof(forpart), "\r\n\tfor <%s>",
 		    tx->rcpts[0]->address);
 	/* RFC 3848 / RFC 6531 protocol keywords: S for TLS, A for AUTH. */
-	snprintf(proto, sizeof(proto), "%s%s%s", !s->esmtp ? "SMTP" :
+	snprintf(proto, sizeof(proto), "%s%s%s", !r->esmtp ? "SMTP" :
 	    tx->smtputf8 ? "UTF8SMTP" : "ESMTP",
-	    s->esmtp && s->info.tls ? "S" : "",
-	    s->esmtp && s->info.auth_user != NULL ? "A" : "");
-	if (s->info.tls)
+	    r->esmtp && r->tls_protocol != NULL ? "S" : "",
+	    r->esmtp && r->authenticated ? "A" : "");
+	if (r->tls_protocol != NULL)
 		snprintf(tlspart, sizeof(tlspart), "\r\n\t(using %s with cipher %s)",
-		    s->info.tls_protocol, s->info.tls_cipher);
+		    r->tls_protocol, r->tls_cipher != NULL ? r->tls_cipher : "?");
 	n = snprintf(line, sizeof(line),
 	    "Received: from %s (%s [%s])%s\r\n\tby %s (smtphook) with %s id %s%s;"
 	    "\r\n\t%s\r\n",
-	    s->helo != NULL ? s->helo : "unknown", s->peer_addr, s->peer_addr,
-	    tlspart, s->info.hostname, proto, tx->id, forpart, date);
+	    r->helo != NULL ? r->helo : "unknown", r->peer_addr, r->peer_addr,
+	    tlspart, r->hostname, proto, tx->id, forpart, date);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return -1;
 	return trace_append(tx, line, (size_t)n);
 }
 
-/*
- * tx_end - the one end of every transaction.  Not accepted: plugins get
- * reset first (SPEC §4).  Then the per-plugin slots are destroyed and the
- * memory freed.
- */
+/* tx_free - the one end of every transaction's memory */
 void
-tx_end(struct session *s, int accepted)
+tx_free(struct tx *tx)
 {
-	struct tx *tx = s->tx;
 	size_t i;
 
 	if (tx == NULL)
 		return;
-	if (!accepted)
-		chain_notify_reset(s);
-	if (s->srv->tx_observer != NULL)
-		s->srv->tx_observer(s->srv->tx_observer_arg, s, accepted);
 	for (i = 0; i < tx->nslots; i++)
 		if (tx->slots[i].data != NULL && tx->slots[i].destroy != NULL)
 			tx->slots[i].destroy(tx->slots[i].data);
-	s->tx = NULL;
 	free(tx->sender);
 	for (i = 0; i < tx->nrcpts; i++)
 		free(tx->rcpts[i]);

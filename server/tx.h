@@ -1,0 +1,92 @@
+/*
+ * tx.h - one mail transaction: envelope, header store, trace block, the
+ * plugins' per-transaction slots
+ *
+ * Memory ownership: struct tx owns the envelope (sender and recipients,
+ * one block each), the header store and its index (one block), the trace
+ * block and the per-plugin slots; all of it is freed in tx_free(), the
+ * slots through their destructors.  The transaction knows nothing of the
+ * chain or the session: the session notifies the plugins and frees it.
+ */
+#ifndef TX_H
+#define TX_H
+
+#include <stdint.h>
+
+#include "chain.h"
+#include "data_stream.h"
+#include "smtp_parse.h"
+#include "smtphook.h"
+
+/* Header section limits (docs/PROTOCOL.md); past any of them the message
+ * is read to its end and refused.  One field is at most HEADER_FIELD_MAX
+ * (data_stream.h) octets unfolded. */
+#define TX_HEADER_FIELDS_MAX 1000	/* fields per message: 552 5.3.4 */
+#define TX_HEADER_SECTION_MAX (1024 * 1024)	/* octets: 552 5.3.4 */
+#define TX_HOPS_MAX 100			/* Received: fields: 554 5.4.6 */
+
+struct tx_slot {
+	void *data;
+	sh_free_fn destroy;
+};
+
+struct tx_header_ref {
+	uint32_t name, value;		/* offsets into hdr_store */
+};
+
+struct tx {
+	char id[32];
+	sh_address *sender;		/* one malloc'd block */
+	sh_address **rcpts;		/* each one block */
+	size_t nrcpts, rcpt_cap;
+	int smtputf8;
+	uint64_t body_size;
+	struct data_decoder dec;
+	struct header_splitter *hs;	/* only during the header section */
+	unsigned in_body : 1, in_headers : 1, draining : 1, bdat : 1;
+	sh_verdict drain_verdict;	/* the reply owed after draining */
+	struct chain_reply drain_reply;
+	char *hdr_store;		/* "name\0value\0" ..., <= 64 KiB */
+	size_t hdr_len;
+	struct tx_header_ref *hdr_idx;
+	size_t nhdr, hdr_cap;
+	char *trace;			/* Received: + added headers */
+	size_t trace_len;
+	unsigned char *scratch;		/* --bare-lf=normalize output buffer */
+	char *hdr_tmp;			/* a header past the store's budget */
+	size_t hdr_fields;		/* header fields seen, stored or not */
+	size_t hdr_section;		/* octets of the header section so far */
+	uint64_t header_size;		/* where the body starts, once known */
+	size_t hops;			/* Received: fields seen */
+	sh_tx_info info;
+	size_t nslots;
+	struct tx_slot slots[];		/* one per plugin */
+};
+
+
+/* What the Received: trace field says about the connection. */
+struct tx_received {
+	const char *helo;		/* NULL: "unknown" */
+	const char *peer_addr;
+	const char *hostname;		/* ours */
+	int esmtp;
+	const char *tls_protocol, *tls_cipher;	/* NULL: plaintext */
+	int authenticated;
+};
+
+/* tx_new - a transaction with an id unique across runs and processes:
+ * salt (start time, pid), the session's id and its sequence number */
+struct tx *tx_new(size_t nplugins, uint64_t salt, const char *session_id,
+    unsigned seq);
+/* tx_free - destroy the slots and free everything (NULL: nothing) */
+void tx_free(struct tx *tx);
+int tx_set_sender(struct tx *tx, const struct smtp_mail_arg *a);
+sh_address *address_new(const struct smtp_mail_arg *a);
+int tx_append_rcpt(struct tx *tx, sh_address *rcpt);
+int tx_store_header(struct tx *tx, const char *name, size_t nl,
+    const char *value, size_t vl);
+int tx_add_header(struct tx *tx, const char *name, const char *value);
+/* tx_add_received - the Received: field first in the trace block */
+int tx_add_received(struct tx *tx, const struct tx_received *r);
+
+#endif
