@@ -141,6 +141,32 @@ typedef enum sh_hook_id {
 	SH_HOOK_COUNT_V1
 } sh_hook_id;
 
+/*
+ * sh_role - what a plugin does, declared in its descriptor (`roles`, an
+ * OR of these bits), so that `smtphookd --check` can judge a chain before
+ * any mail arrives: a chain in which no plugin can ACCEPT at eom answers
+ * every message 451, and a relay with no recipient restriction before it
+ * is an open relay.  Declare what the plugin can do, not what one set of
+ * its arguments makes it do.  A storing or relaying plugin answers at eom
+ * before the plugins after it run, so an editing plugin belongs before
+ * it.  A relay that streams the message on before eom must hold the
+ * header section back when a plugin before it edits, since those edits
+ * come at eom: it learns that from sh_roles_before(ctx), the OR of the
+ * roles of the plugins before it.  Values are fixed forever.
+ */
+typedef enum sh_role {
+	/* edits the message at eom (headers, envelope) */
+	SH_ROLE_EDITS = 1u << 0,
+	/* takes responsibility for messages: stores them (or, as a sink,
+	 * discards them on purpose) and may ACCEPT at eom */
+	SH_ROLE_STORES = 1u << 1,
+	/* passes messages on to another server; may ACCEPT at eom */
+	SH_ROLE_RELAYS = 1u << 2,
+	/* refuses recipients it does not serve (what keeps a relay from
+	 * being open) */
+	SH_ROLE_RESTRICTS_RCPTS = 1u << 3,
+} sh_role;
+
 struct sh_host_api;
 struct ev_loop;
 
@@ -315,7 +341,12 @@ typedef struct sh_plugin {
 	sh_verdict (*expn)(sh_ctx *ctx, const char *arg);
 	/* disconnect - the connection is gone (always called). */
 	void (*disconnect)(sh_ctx *ctx);
-	/* Append new hooks here only, and bump SH_ABI_MINOR. */
+	/* roles - an OR of sh_role: what this plugin does, for --check and
+	 * for sh_roles_before() of later plugins.  0 declares none.  A
+	 * descriptor built before this member existed (ABI 1.0) is shorter:
+	 * the host then treats its roles as unknown, not as 0. */
+	uint32_t roles;
+	/* Append new members here only, and bump SH_ABI_MINOR. */
 } sh_plugin;
 
 /*

@@ -2,9 +2,10 @@
  * main.c - smtphookd: command line, start-up, exit status
  *
  * Exit status: 0 after a clean shutdown (or --check, --help, --version);
- * 2 for any error in the command line, a plugin or its arguments, or a
- * listener that cannot be bound: one line on stderr naming the option or
- * file and why, and nothing listens.
+ * 2 for any error in the command line, a plugin or its arguments, a chain
+ * that relays without a recipient restriction (roles.c), or a listener
+ * that cannot be bound: one line on stderr naming the option or file and
+ * why, and nothing listens.
  */
 #include <malloc.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "roles.h"
 #include "server.h"
 
 int
@@ -45,6 +47,15 @@ main(int argc, char **argv)
 	}
 	log_setup(cfg.log_format, cfg.verbose);
 	if (server_init(&srv, &cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "smtphookd: %s\n", err);
+		server_destroy(&srv);
+		config_free(&cfg);
+		return 2;
+	}
+	/* The chain as a whole, once every plugin is loaded: an open relay
+	 * is refused (exit 2) and a chain that can never accept a message is
+	 * warned about, for --check and a real start alike. */
+	if (roles_check(srv.plugins, srv.nplugins, err, sizeof(err)) < 0) {
 		fprintf(stderr, "smtphookd: %s\n", err);
 		server_destroy(&srv);
 		config_free(&cfg);

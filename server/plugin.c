@@ -108,6 +108,16 @@ key_allowed(const sh_plugin *d, const char *key)
 	return 0;
 }
 
+/* plugin_take_roles - copy the declared roles, when the descriptor is
+ * new enough to have them; a shorter one leaves them unknown, which
+ * roles_check() must not mistake for "declares none" */
+static void
+plugin_take_roles(struct plugin *p)
+{
+	p->roles_known = plugin_desc_has(p->desc, roles);
+	p->roles = p->roles_known ? p->desc->roles : 0;
+}
+
 /* abi_refused - why a plugin built for another ABI cannot load */
 static void
 abi_refused(const sh_plugin *d, const char *what, char *errbuf, size_t errsize)
@@ -268,6 +278,7 @@ plugin_load(struct plugin *p, const char *spec, const char *plugin_dir,
 		goto fail;
 	}
 	p->desc = d;
+	plugin_take_roles(p);
 	base = strrchr(what, '/') != NULL ? strrchr(what, '/') + 1 : what;
 	p->name = strdup(d->name != NULL && d->name[0] != '\0' ? d->name : base);
 	if (p->name == NULL) {
@@ -304,6 +315,7 @@ plugin_from_descriptor(struct plugin *p, const sh_plugin *d, const char *args,
 		return -1;
 	}
 	p->desc = d;
+	plugin_take_roles(p);
 	p->name = strdup(d->name != NULL && d->name[0] != '\0' ? d->name : "plugin");
 	p->argbuf = strdup(args != NULL ? args : "");
 	if (p->name == NULL || p->argbuf == NULL) {

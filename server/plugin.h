@@ -14,6 +14,7 @@
 #define PLUGIN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "smtphook.h"
 
@@ -30,12 +31,20 @@ struct plugin {
 	sh_verdict on_timeout;		/* CONTINUE, REJECT or TEMPFAIL */
 	void *data;			/* sh_plugin_set() */
 	int initialised;		/* init succeeded: fini is due */
+	uint32_t roles;			/* sh_role bits; 0 unless roles_known */
+	int roles_known;		/* the descriptor has `roles` (ABI >= 1.1);
+					 * a 1.0 plugin may do anything */
 };
+
+/* plugin_desc_has - does descriptor d reach past member?  Members
+ * beyond an older plugin's struct_size are not there to read. */
+#define plugin_desc_has(d, member)					\
+	(offsetof(sh_plugin, member) + sizeof((d)->member) <=		\
+	    (d)->struct_size)
 
 /* plugin_hook - a hook member, or NULL when beyond the plugin's struct */
 #define plugin_hook(p, member)						\
-	((offsetof(sh_plugin, member) + sizeof((p)->desc->member) <=	\
-	    (p)->desc->struct_size) ? (p)->desc->member : NULL)
+	(plugin_desc_has((p)->desc, member) ? (p)->desc->member : NULL)
 
 /* plugin_load - load one -p SPEC into *p (zeroed first); 0, or -1 with
  * a one-line reason in errbuf and nothing left loaded. */

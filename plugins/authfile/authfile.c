@@ -239,4 +239,7 @@ SH_PLUGIN_DEFINE(
 	.init = authfile_init,
 	.fini = authfile_fini,
 	.auth = authfile_auth,
+	/* None: it checks credentials; refusing recipients of clients who
+	 * did not authenticate is for another plugin. */
+	.roles = 0,
 );

@@ -765,4 +765,6 @@ SH_PLUGIN_DEFINE(
 	.chunk = md_chunk,
 	.eom = md_eom,
 	.reset = md_reset,
+	/* It writes each message to the maildir and ACCEPTs at eom. */
+	.roles = SH_ROLE_STORES,
 );

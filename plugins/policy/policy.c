@@ -649,4 +649,6 @@ SH_PLUGIN_DEFINE(
 	.helo = policy_helo,
 	.mail = policy_mail,
 	.rcpt = policy_rcpt,
+	/* rcpt_domains= refuses recipients of other domains (550 5.7.1). */
+	.roles = SH_ROLE_RESTRICTS_RCPTS,
 );

@@ -28,4 +28,6 @@ SH_PLUGIN_DEFINE(
 	.version = "1.0",
 	.chunk = sink_chunk,
 	.eom = sink_eom,
+	/* It takes responsibility by discarding, on purpose. */
+	.roles = SH_ROLE_STORES,
 );

@@ -179,4 +179,7 @@ SH_PLUGIN_DEFINE(
 	.mail = sf_mail,
 	.rcpt = sf_rcpt,
 	.chunk = sf_chunk,
+	/* None: max_recipients= caps how many, not whom it serves, and it
+	 * never accepts a message. */
+	.roles = 0,
 );

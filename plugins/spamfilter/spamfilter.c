@@ -673,4 +673,6 @@ SH_PLUGIN_DEFINE(
 	.header = sf_header,
 	.chunk = sf_chunk,
 	.eom = sf_eom,
+	/* It adds X-Spam-* headers at eom. */
+	.roles = SH_ROLE_EDITS,
 );
