@@ -307,6 +307,21 @@ metrics_each_line(const struct metrics *m, const char *const *plugin_names,
 	}
 }
 
+/* log_line - metrics_each_line() callback of metrics_log() */
+static void
+log_line(void *arg, const char *line)
+{
+	(void)arg;
+	log_msg(LOG_DEBUG, "metrics: %s", line);
+}
+
+void
+metrics_log(const struct metrics *m, const char *const *plugin_names)
+{
+	if (log_enabled(LOG_DEBUG))
+		metrics_each_line(m, plugin_names, log_line, NULL);
+}
+
 struct render_buf {
 	char *buf;
 	size_t size, len;	/* len: the whole text, written or not */

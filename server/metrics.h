@@ -156,6 +156,13 @@ sh_counter *metrics_api_counter_register(struct metrics *m, size_t plugin,
 void metrics_each_line(const struct metrics *m, const char *const *plugin_names,
     void (*fn)(void *arg, const char *line), void *arg);
 /*
+ * metrics_log - log each line at debug level as "metrics: LINE" (does
+ * nothing unless debug logging is on, -v): the server calls it once,
+ * after every plugin's fini, so the shutdown and `--check -v` show the
+ * same numbers.
+ */
+void metrics_log(const struct metrics *m, const char *const *plugin_names);
+/*
  * metrics_render - the same lines, each ending in '\n', into buf: only
  * whole lines, always NUL-terminated when bufsize > 0.  Returns the
  * length of the whole text (as snprintf does): >= bufsize means lines

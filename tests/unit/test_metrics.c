@@ -610,3 +610,33 @@ Test(metrics, render_truncation)
 	free(buf);
 	metrics_free(&m);
 }
+
+Test(metrics, log_lines)
+{
+	char path[] = "/tmp/test_metrics_log.XXXXXX";
+	char buf[4096];
+	struct metrics m;
+	int fd = mkstemp(path);
+	ssize_t n;
+
+	cr_assert(fd >= 0);
+	unlink(path);
+	scene(&m);
+	log_set_fd(fd);
+	log_setup(LOG_FORMAT_TEXT, 0);
+	metrics_log(&m, scene_names);
+	cr_assert_eq(lseek(fd, 0, SEEK_END), 0, "quiet without -v");
+	log_setup(LOG_FORMAT_TEXT, 1);
+	metrics_log(&m, scene_names);
+	log_setup(LOG_FORMAT_TEXT, 0);
+	log_set_fd(STDERR_FILENO);
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	cr_assert_gt(n, 0);
+	buf[n] = '\0';
+	cr_assert(strstr(buf, "metrics: plugin=spamfilter hook=eom calls=2 ") != NULL,
+	    "%s", buf);
+	cr_assert(strstr(buf, "metrics: plugin=po?licy? counter=spam_total "
+	    "value=18446744073709551615") != NULL, "%s", buf);
+	metrics_free(&m);
+}
