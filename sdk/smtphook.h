@@ -36,7 +36,8 @@
  *	Every hook runs on the host's event-loop thread, and every function
  *	of this API must be called on that thread, except inside the `work`
  *	function of sh_pool_submit(), which runs on a pool thread and must not
- *	call this API at all.  Hooks must not block: disk syncs, DNS, network
+ *	call this API at all.  The one exception is sh_counter_add(), which
+ *	any thread may call at any time.  Hooks must not block: disk syncs, DNS, network
  *	round trips and heavy CPU work belong in the pool or on the loop as
  *	watchers, with a PENDING verdict.  A hook that keeps the loop busy
  *	longer than 100 ms is logged with the plugin's and the hook's name.
@@ -266,6 +267,23 @@ typedef struct sh_pending {
 	uint64_t generation;
 } sh_pending;
 
+/*
+ * sh_counter - a plugin's metric counter, registered in init with
+ * sh_counter_register() and incremented with sh_counter_add().  Opaque:
+ * the host owns it and it stays valid, at the same address, until after
+ * the plugin's fini.
+ *
+ * sh_counter_head - the public start of every sh_counter.  The host sets
+ * add_ to its add function, so that sh_counter_add() needs no ctx (pool
+ * threads have none) and no host table: it calls through the counter.
+ * Do not touch it otherwise.
+ */
+typedef struct sh_counter sh_counter;
+
+struct sh_counter_head {
+	void (*add_)(sh_counter *counter, uint64_t n);
+};
+
 /* Called by the host on the loop thread when a pending verdict is
  * abandoned: the client went away, or the plugin's timeout expired.  Stop
  * timers and watchers here; a pool job cannot be stopped and will still
@@ -384,6 +402,11 @@ typedef struct sh_host_api {
 	int (*pool_submit)(sh_ctx *ctx, void (*work)(void *arg),
 	    void (*done)(void *arg), void *arg);
 	const char *(*hook_name)(sh_ctx *ctx);
+	sh_counter *(*counter_register)(sh_ctx *ctx, const char *name,
+	    const char *help);
+	/* The function sh_counter_add() reaches through the counter's
+	 * sh_counter_head; here for completeness and SH_API_HAS(). */
+	void (*counter_add)(sh_counter *counter, uint64_t n);
 	/* Append new functions here only. */
 } sh_host_api;
 
@@ -653,6 +676,43 @@ static inline const char *
 sh_hook_name(sh_ctx *ctx)
 {
 	return ctx->api->hook_name(ctx);
+}
+
+/*
+ * sh_counter_register - register a counter of this plugin, value 0, shown
+ * by the host per plugin (`--check -v`, a debug line at shutdown; later a
+ * Prometheus endpoint, as the metric's name and help).  Call it in init
+ * only, on the loop thread; keep the handle in the plugin's state.
+ * name: a Prometheus metric name, [a-zA-Z_][a-zA-Z0-9_]*, at most 63
+ * octets, unique within the plugin (another plugin may use the same
+ * name: the host tells them apart by the plugin).  help: one line of
+ * printable ASCII, at most 159 octets, or NULL.  At most 64 counters per
+ * plugin.  Returns the counter, or NULL (the reason is logged by the
+ * host): a bad or duplicate name, bad help, the limit reached, called
+ * outside init, no memory, or a host without metrics.  NULL is safe to
+ * pass to sh_counter_add(), so a plugin may ignore the failure.
+ */
+static inline sh_counter *
+sh_counter_register(sh_ctx *ctx, const char *name, const char *help)
+{
+	if (!SH_API_HAS(ctx, counter_register))
+		return NULL;
+	return ctx->api->counter_register(ctx, name, help);
+}
+
+/*
+ * sh_counter_add - add n to a counter (NULL: does nothing).  Any thread,
+ * any time from init to the end of fini: unlike the rest of this API it
+ * may be called in a sh_pool_submit() work function, and concurrently
+ * (a relaxed atomic add: the total is exact, the order of adds across
+ * threads is not observable).  It needs no ctx: it calls through the
+ * counter (see sh_counter_head).  The value wraps at 2^64.
+ */
+static inline void
+sh_counter_add(sh_counter *counter, uint64_t n)
+{
+	if (counter != NULL)
+		((const struct sh_counter_head *)(void *)counter)->add_(counter, n);
 }
 
 /* sh_param_get - the value of an ESMTP parameter of an address, or NULL;
