@@ -1,7 +1,12 @@
 #!/usr/bin/env python3
 """layer_check.py - the server's modules must form layers, not circles.
 
-usage: layer_check.py [-v] OBJECT.o...
+usage: layer_check.py [-v] OBJECT.o|DIRECTORY...
+
+A directory stands for every *.o below it (make test passes the object
+directories of the core library and of the daemon).  Fewer than
+MIN_MODULES modules is a usage error, so that a build that moved its
+objects elsewhere cannot pass by checking nothing.
 
 Reads the symbols each object file defines and uses (nm), draws an edge
 A -> B when unit A uses a symbol that unit B defines, and reports every
@@ -71,11 +76,30 @@ def strongly_connected(graph):
     return comps
 
 
+MIN_MODULES = 10
+
+
+def object_files(args):
+    """The object files named, directories expanded (sorted)."""
+    out = []
+    for a in args:
+        if os.path.isdir(a):
+            for root, _dirs, files in os.walk(a):
+                out += [os.path.join(root, f) for f in sorted(files) if f.endswith(".o")]
+        else:
+            out.append(a)
+    return out
+
+
 def main(argv):
     verbose = "-v" in argv
-    objs = [a for a in argv if a != "-v"]
+    objs = object_files([a for a in argv if a != "-v"])
     if not objs:
         print(__doc__.strip().splitlines()[2], file=sys.stderr)
+        return 2
+    if len({module_of(o) for o in objs}) < MIN_MODULES:
+        print("layer check: only %d modules in %s: not the server's objects?"
+              % (len({module_of(o) for o in objs}), " ".join(argv)), file=sys.stderr)
         return 2
     defined_by, uses = {}, {}
     for obj in objs:

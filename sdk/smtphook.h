@@ -88,7 +88,7 @@ extern "C" {
 
 /* A major bump breaks the ABI; a minor bump only appends. */
 #define SH_ABI_MAJOR 1
-#define SH_ABI_MINOR 0
+#define SH_ABI_MINOR 1
 
 #if defined(__GNUC__)
 #define SH_EXPORT __attribute__((visibility("default")))
@@ -407,6 +407,7 @@ typedef struct sh_host_api {
 	/* The function sh_counter_add() reaches through the counter's
 	 * sh_counter_head; here for completeness and SH_API_HAS(). */
 	void (*counter_add)(sh_counter *counter, uint64_t n);
+	uint32_t (*roles_before)(sh_ctx *ctx);
 	/* Append new functions here only. */
 } sh_host_api;
 
@@ -713,6 +714,23 @@ sh_counter_add(sh_counter *counter, uint64_t n)
 {
 	if (counter != NULL)
 		((const struct sh_counter_head *)(void *)counter)->add_(counter, n);
+}
+
+/*
+ * sh_roles_before - the roles (an OR of sh_role) declared by the plugins
+ * before this one in the chain.  A relaying plugin that streams a message
+ * on as it arrives tests SH_ROLE_EDITS here: when set, an earlier plugin
+ * may still change the header section or the envelope at eom, so the
+ * message must be spooled until eom instead.  A plugin built for ABI 1.0
+ * (its roles unknown) counts as SH_ROLE_EDITS: it may add header fields
+ * at eom.  Valid in any hook and in init.
+ */
+static inline uint32_t
+sh_roles_before(sh_ctx *ctx)
+{
+	if (!SH_API_HAS(ctx, roles_before))
+		return 0;
+	return ctx->api->roles_before(ctx);
 }
 
 /* sh_param_get - the value of an ESMTP parameter of an address, or NULL;

@@ -13,6 +13,8 @@
 #include "chain.h"
 #include "host_api.h"
 #include "log.h"
+#include "metrics.h"
+#include "roles.h"
 #include "server.h"
 #include "tx.h"
 
@@ -282,6 +284,31 @@ api_hook_name(sh_ctx *ctx)
 	return HOST(ctx)->hook_name;
 }
 
+static sh_counter *
+api_counter_register(sh_ctx *ctx, const char *name, const char *help)
+{
+	struct host_ctx *c = HOST(ctx);
+
+	/* c->error is set in init only (server_plugins_init). */
+	return metrics_api_counter_register(&c->srv->metrics, c->plugin->index,
+	    c->plugin->name, c->error != NULL, name, help);
+}
+
+static uint32_t
+api_roles_before(sh_ctx *ctx)
+{
+	struct host_ctx *c = HOST(ctx);
+	uint32_t r = roles_before(c->srv->plugins, c->plugin->index);
+	size_t i;
+
+	/* A 1.0 plugin declares nothing but may add header fields at eom:
+	 * for the plugins after it, it may edit. */
+	for (i = 0; i < c->plugin->index; i++)
+		if (!c->srv->plugins[i].roles_known)
+			r |= SH_ROLE_EDITS;
+	return r;
+}
+
 const sh_host_api host_api_table = {
 	.size = sizeof(sh_host_api),
 	.abi_major = SH_ABI_MAJOR,
@@ -305,4 +332,7 @@ const sh_host_api host_api_table = {
 	.loop = api_loop,
 	.pool_submit = api_pool_submit,
 	.hook_name = api_hook_name,
+	.counter_register = api_counter_register,
+	.counter_add = metrics_counter_add,
+	.roles_before = api_roles_before,
 };

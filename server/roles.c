@@ -41,14 +41,11 @@ first_taker(const struct plugin *plugins, size_t index)
 }
 
 int
-roles_check(const struct plugin *plugins, size_t n, char *err, size_t errsize)
+roles_refused(const struct plugin *plugins, size_t n, char *err,
+    size_t errsize)
 {
-	const struct plugin *taker;
-	int all_known = 1, can_accept = 0;
 	size_t i;
 
-	/* The refusal first: a refused chain never starts, so warnings
-	 * about it would only bury the one line that matters. */
 	for (i = 0; i < n; i++)
 		if ((plugins[i].roles & SH_ROLE_RELAYS) &&
 		    !(roles_before(plugins, i) & SH_ROLE_RESTRICTS_RCPTS)) {
@@ -58,6 +55,15 @@ roles_check(const struct plugin *plugins, size_t n, char *err, size_t errsize)
 			    plugins[i].name);
 			return -1;
 		}
+	return 0;
+}
+
+void
+roles_warn(const struct plugin *plugins, size_t n)
+{
+	const struct plugin *taker;
+	int all_known = 1, can_accept = 0;
+	size_t i;
 
 	for (i = 0; i < n; i++) {
 		all_known &= plugins[i].roles_known != 0;
@@ -79,5 +85,15 @@ roles_check(const struct plugin *plugins, size_t n, char *err, size_t errsize)
 			log_msg(LOG_WARN, "plugin %s edits messages after plugin %s "
 			    "stores or relays them: %s does not see its edits",
 			    plugins[i].name, taker->name, taker->name);
+}
+
+int
+roles_check(const struct plugin *plugins, size_t n, char *err, size_t errsize)
+{
+	/* The refusal first: a refused chain never starts, so warnings
+	 * about it would only bury the one line that matters. */
+	if (roles_refused(plugins, n, err, errsize) < 0)
+		return -1;
+	roles_warn(plugins, n);
 	return 0;
 }

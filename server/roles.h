@@ -35,5 +35,12 @@ uint32_t roles_before(const struct plugin *plugins, size_t index);
  */
 int roles_check(const struct plugin *plugins, size_t n, char *err,
     size_t errsize);
+/* roles_refused / roles_warn - the two halves of roles_check: the daemon
+ * refuses before any plugin starts (server_init) and warns once the
+ * start has succeeded (main.c), so that a start that fails for another
+ * reason prints its one error line and nothing else */
+int roles_refused(const struct plugin *plugins, size_t n, char *err,
+    size_t errsize);
+void roles_warn(const struct plugin *plugins, size_t n);
 
 #endif

@@ -22,6 +22,7 @@
 
 #include "host_api.h"
 #include "log.h"
+#include "roles.h"
 #include "server.h"
 #include "session.h"
 #include "tls.h"
@@ -325,6 +326,10 @@ server_plugins_init(struct server *srv, char *errbuf, size_t errsize)
 {
 	size_t i;
 
+	if (metrics_init(&srv->metrics, srv->nplugins) < 0) {
+		snprintf(errbuf, errsize, "out of memory");
+		return -1;
+	}
 	for (i = 0; i < srv->nplugins; i++) {
 		struct plugin *p = &srv->plugins[i];
 		int (*init)(sh_ctx *, const sh_arg *, size_t) = p->desc->init;
@@ -409,6 +414,11 @@ server_init(struct server *srv, struct config *cfg, char *errbuf, size_t errsize
 		if (server_add_plugin(srv, cfg->plugin_specs[i], NULL, NULL, errbuf,
 		    errsize) < 0)
 			return -1;
+	/* The chain as a whole, before any plugin starts or anything
+	 * listens: an open relay is refused (exit 2), for --check and a
+	 * start alike (main.c warns about the rest once the start worked). */
+	if (roles_refused(srv->plugins, srv->nplugins, errbuf, errsize) < 0)
+		return -1;
 	if (cfg->tls_cert != NULL &&
 	    (srv->tls_ctx = tls_ctx_new(cfg, errbuf, errsize)) == NULL)
 		return -1;
@@ -447,6 +457,19 @@ server_run(struct server *srv)
 	    (unsigned long long)srv->stats.messages);
 }
 
+/* server_log_metrics - the per plugin x hook numbers and the plugins'
+ * counters, one debug line each (at shutdown, and after --check -v) */
+static void
+server_log_metrics(struct server *srv)
+{
+	const char *names[CONFIG_MAX_PLUGINS];
+	size_t i;
+
+	for (i = 0; i < srv->nplugins; i++)
+		names[i] = srv->plugins[i].name;
+	metrics_log(&srv->metrics, names);
+}
+
 void
 server_destroy(struct server *srv)
 {
@@ -469,6 +492,8 @@ server_destroy(struct server *srv)
 			workpool_destroy(&srv->pool);
 	}
 	server_plugins_fini(srv);
+	server_log_metrics(srv);
+	metrics_free(&srv->metrics);
 	for (i = 0; i < srv->nplugins; i++)
 		plugin_unload(&srv->plugins[i]);
 	free(srv->plugins);

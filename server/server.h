@@ -16,6 +16,7 @@
 #include "auth_throttle.h"
 #include "config.h"
 #include "conn.h"
+#include "metrics.h"
 #include "plugin.h"
 #include "util.h"
 #include "workpool.h"
@@ -29,8 +30,6 @@ struct listener {
 	struct server *srv;
 	char text[80];
 };
-
-struct metrics;
 
 struct server {
 	struct config *cfg;
@@ -63,7 +62,7 @@ struct server {
 	} stats;
 
 	struct conn_bufpool inbufs;	/* spare input buffers (conn.h) */
-	struct metrics *metrics;	/* per plugin x hook, counters */
+	struct metrics metrics;		/* per plugin x hook, counters */
 
 	/* Called when a session is gone (server.c: stop the loop once the
 	 * last one is gone during shutdown). */

@@ -1536,7 +1536,7 @@ session_accept_on(struct server *srv, int fd, const struct sockaddr *peer,
 	    &session_conn_events, s, s->log_id);
 	chain_init(&s->chain, srv->plugins, srv->nplugins, srv->loop,
 	    &session_chain_ops, s, s->log_id);
-	s->chain.metrics = srv->metrics;
+	s->chain.metrics = &srv->metrics;
 	if (implicit_tls) {
 		/* RFC 8314: the handshake comes first; the connect hooks and
 		 * the greeting follow in session_tls_up. */
