@@ -251,7 +251,29 @@ typedef struct sh_tx_info {
 	 * included: the message offset where the body starts.  0 while
 	 * in_headers. */
 	uint64_t header_size;
+	/* ABI 1.1: an earlier plugin edited the header section at eom
+	 * (sh_header_insert/change/remove): a storing plugin must write
+	 * the final head (sh_tx_head_part) instead of the header section
+	 * as it streamed.  Adding fields (sh_add_header) does not count:
+	 * they are in the trace block. */
+	int head_edited;
 } sh_tx_info;
+
+/*
+ * sh_head_part - one piece of the final header section of a message, in
+ * order (sh_tx_head_part).  Either text the host holds (text != NULL:
+ * the trace block, an inserted or changed field, CRLF-terminated), or a
+ * range of the message as it streamed through the chunk hook (text NULL:
+ * len octets from message offset `offset`; unchanged original fields,
+ * exactly as the client sent them, folding and all).  The last part ends
+ * at sh_tx_info.header_size, the empty line included; the body follows
+ * from there, unchanged.
+ */
+typedef struct sh_head_part {
+	const char *text;
+	size_t len;
+	uint64_t offset;
+} sh_head_part;
 
 /*
  * sh_pending - a completion token for an asynchronous verdict, obtained
@@ -408,6 +430,15 @@ typedef struct sh_host_api {
 	 * sh_counter_head; here for completeness and SH_API_HAS(). */
 	void (*counter_add)(sh_counter *counter, uint64_t n);
 	uint32_t (*roles_before)(sh_ctx *ctx);
+	int (*header_insert)(sh_ctx *ctx, size_t position, const char *name,
+	    const char *value);
+	int (*header_change)(sh_ctx *ctx, const char *name, size_t occurrence,
+	    const char *value);
+	int (*sender_change)(sh_ctx *ctx, const char *address,
+	    const char *params);
+	int (*rcpt_add)(sh_ctx *ctx, const char *address, const char *params);
+	int (*rcpt_remove)(sh_ctx *ctx, const char *address);
+	int (*tx_head_part)(sh_ctx *ctx, size_t index, sh_head_part *part);
 	/* Append new functions here only. */
 } sh_host_api;
 
@@ -539,7 +570,10 @@ sh_tx(sh_ctx *ctx)
  * sh_tx_header - the index-th header field of the message seen so far
  * (unfolded; valid in header, chunk and eom).  Returns 0 and sets name and
  * value, or -1 past the end.  The host keeps at most 64 KiB of headers per
- * message; fields beyond that are passed to the header hook but not kept.
+ * message; fields beyond that are passed to the header hook but not kept
+ * (and cannot be edited).  After an earlier plugin's edits at eom this is
+ * the edited list: inserted fields in place, changed values, removed
+ * fields gone.  The trace block (sh_tx_trace) is not part of it.
  */
 static inline int
 sh_tx_header(sh_ctx *ctx, size_t index, const char **name, const char **value)
@@ -731,6 +765,105 @@ sh_roles_before(sh_ctx *ctx)
 	if (!SH_API_HAS(ctx, roles_before))
 		return 0;
 	return ctx->api->roles_before(ctx);
+}
+
+/*
+ * MESSAGE EDITS (ABI 1.1)
+ *	In eom only, a plugin may edit the message before the plugins after
+ *	it see it: the host applies each edit at once, so edits take effect
+ *	in chain order, and later plugins, storing and relaying ones
+ *	included, see the result through sh_tx(), sh_tx_header() and
+ *	sh_tx_head_part().  A plugin that edits declares SH_ROLE_EDITS.
+ *	Edits of a message that is not accepted in the end are dropped with
+ *	it.  The body cannot be replaced in 1.1 (the host never holds it);
+ *	the envelope and the header section can.
+ *
+ *	Fields are counted over the message's own header section as the
+ *	host kept it (sh_tx_header), not the trace block: the host's
+ *	Received: and fields added with sh_add_header() come first and are
+ *	not edited.  Names are field names (printable ASCII without ':'),
+ *	matched case-insensitively; values are one line without CR or LF,
+ *	at most 998 octets with the name.  Each returns 0, or -1 and changes
+ *	nothing (bad arguments, no such field, outside eom, out of memory).
+ */
+
+/* sh_header_insert - insert "name: value" before the field at position
+ * (0: first; sh_tx_header's count or more: last of the section) */
+static inline int
+sh_header_insert(sh_ctx *ctx, size_t position, const char *name,
+    const char *value)
+{
+	if (!SH_API_HAS(ctx, header_insert))
+		return -1;
+	return ctx->api->header_insert(ctx, position, name, value);
+}
+
+/* sh_header_change - give the occurrence-th field called name (1: the
+ * first) a new value; NULL removes the field */
+static inline int
+sh_header_change(sh_ctx *ctx, const char *name, size_t occurrence,
+    const char *value)
+{
+	if (!SH_API_HAS(ctx, header_change))
+		return -1;
+	return ctx->api->header_change(ctx, name, occurrence, value);
+}
+
+/* sh_header_remove - remove the occurrence-th field called name */
+static inline int
+sh_header_remove(sh_ctx *ctx, const char *name, size_t occurrence)
+{
+	return sh_header_change(ctx, name, occurrence, NULL);
+}
+
+/*
+ * sh_sender_change - a new envelope sender: address without angle
+ * brackets ("" for the null sender <>), params its ESMTP parameters as
+ * on a MAIL command ("SIZE=1000 BODY=8BITMIME") or NULL.
+ */
+static inline int
+sh_sender_change(sh_ctx *ctx, const char *address, const char *params)
+{
+	if (!SH_API_HAS(ctx, sender_change))
+		return -1;
+	return ctx->api->sender_change(ctx, address, params);
+}
+
+/* sh_rcpt_add - one more recipient (params as on RCPT: "NOTIFY=NEVER",
+ * or NULL); a recipient already in the list is not added twice (-1) */
+static inline int
+sh_rcpt_add(sh_ctx *ctx, const char *address, const char *params)
+{
+	if (!SH_API_HAS(ctx, rcpt_add))
+		return -1;
+	return ctx->api->rcpt_add(ctx, address, params);
+}
+
+/* sh_rcpt_remove - drop the recipient address (compared as the client
+ * gave it, the domain case-insensitively); the last one cannot go (-1):
+ * a message always has a recipient */
+static inline int
+sh_rcpt_remove(sh_ctx *ctx, const char *address)
+{
+	if (!SH_API_HAS(ctx, rcpt_remove))
+		return -1;
+	return ctx->api->rcpt_remove(ctx, address);
+}
+
+/*
+ * sh_tx_head_part - the index-th part of the final header section (see
+ * sh_head_part), for a plugin that stores or relays the message: write
+ * the parts in order, then the body from sh_tx_info.header_size on.
+ * Valid in eom.  Returns 0 and fills part, or -1 past the last part.
+ * Without head edits the parts are the trace block and one range of the
+ * message from offset 0: what such a plugin wrote before 1.1.
+ */
+static inline int
+sh_tx_head_part(sh_ctx *ctx, size_t index, sh_head_part *part)
+{
+	if (!SH_API_HAS(ctx, tx_head_part))
+		return -1;
+	return ctx->api->tx_head_part(ctx, index, part);
 }
 
 /* sh_param_get - the value of an ESMTP parameter of an address, or NULL;

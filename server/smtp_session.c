@@ -725,7 +725,8 @@ deliver_header(struct session *s, const char *name, size_t nl,
 	 * store's budget) a per-field temporary.  Never skip a plugin for
 	 * want of memory, nor keep a field from sh_tx_header(): the message
 	 * fails instead. */
-	if ((stored = tx_store_header(tx, name, nl, value, vl)) < 0) {
+	if ((stored = tx_store_header(tx, name, nl, value, vl,
+	    tx->hdr_section)) < 0) {
 		header_nomem(s, "the header store");
 		return;
 	}

@@ -124,18 +124,26 @@ tx_append_rcpt(struct tx *tx, sh_address *rcpt)
 }
 
 /*
- * tx_store_header - keep a header for sh_tx_header().  Bounded: the index
+ * tx_store_header - keep a header for sh_tx_header(), with its raw span
+ * (from where the field before it ended to raw_end, message offsets) for
+ * the final head of edited messages.  Bounded: the index
  * (TX_HEADER_FIELDS_MAX entries, the most a message may have) and the
  * 64 KiB store are one allocation, made at the first field.  Returns 0
  * when stored, 1 when the store's budget is spent (the field still goes to
- * the hooks, from a temporary copy, but is not kept), -1 when the
+ * the hooks, from a temporary copy, but is not kept; nor is any field
+ * after it, so the kept fields are a prefix of the section), -1 when the
  * allocation failed: the caller fails the transaction (451 4.3.0).
  */
 int
 tx_store_header(struct tx *tx, const char *name, size_t nl, const char *value,
-    size_t vl)
+    size_t vl, uint64_t raw_end)
 {
 	size_t need = nl + vl + 2;
+	uint64_t raw_off = tx->hdr_raw_end;
+
+	tx->hdr_raw_end = raw_end;
+	if (tx->hdr_full)
+		return 1;
 
 	if (tx->hdr_store == NULL) {
 		/* The index first: malloc's alignment is the index's. */
@@ -148,8 +156,13 @@ tx_store_header(struct tx *tx, const char *name, size_t nl, const char *value,
 		tx->hdr_cap = TX_HEADER_FIELDS_MAX;
 		tx->hdr_store = (char *)idx + TX_HEADER_INDEX_SIZE;
 	}
-	if (tx->nhdr == tx->hdr_cap || tx->hdr_len + need > TX_HEADER_STORE_MAX)
+	if (tx->nhdr == tx->hdr_cap || tx->hdr_len + need > TX_HEADER_STORE_MAX) {
+		tx->hdr_full = 1;
 		return 1;
+	}
+	/* The section is at most TX_HEADER_SECTION_MAX + one field. */
+	tx->hdr_idx[tx->nhdr].raw_off = (uint32_t)raw_off;
+	tx->hdr_idx[tx->nhdr].raw_len = (uint32_t)(raw_end - raw_off);
 	tx->hdr_idx[tx->nhdr].name = (uint32_t)tx->hdr_len;
 	memcpy(tx->hdr_store + tx->hdr_len, name, nl);
 	tx->hdr_store[tx->hdr_len + nl] = '\0';

@@ -32,6 +32,8 @@ struct tx_slot {
 
 struct tx_header_ref {
 	uint32_t name, value;		/* offsets into hdr_store */
+	uint32_t raw_off, raw_len;	/* the field as it streamed (message
+					 * offset, octets incl. folding, CRLF) */
 };
 
 struct tx {
@@ -50,6 +52,8 @@ struct tx {
 	size_t hdr_len;
 	struct tx_header_ref *hdr_idx;
 	size_t nhdr, hdr_cap;
+	uint64_t hdr_raw_end;		/* where the last field seen ended */
+	unsigned hdr_full : 1;		/* a field did not fit: keep no more */
 	char *trace;			/* Received: + added headers */
 	size_t trace_len;
 	unsigned char *scratch;		/* --bare-lf=normalize output buffer */
@@ -84,7 +88,7 @@ int tx_set_sender(struct tx *tx, const struct smtp_mail_arg *a);
 sh_address *address_new(const struct smtp_mail_arg *a);
 int tx_append_rcpt(struct tx *tx, sh_address *rcpt);
 int tx_store_header(struct tx *tx, const char *name, size_t nl,
-    const char *value, size_t vl);
+    const char *value, size_t vl, uint64_t raw_end);
 int tx_add_header(struct tx *tx, const char *name, const char *value);
 /* tx_add_received - the Received: field first in the trace block */
 int tx_add_received(struct tx *tx, const struct tx_received *r);

@@ -476,11 +476,11 @@ class AllocationFailureTest(FailMallocCase):
 
 
 class StoreAllocationFailureTest(FailMallocCase):
-    """The header store (1,000 index entries of 8 octets + 64 KiB, one
+    """The header store (1,000 index entries of 16 octets + 64 KiB, one
     block, server/tx.c) cannot be allocated: the message fails with
     451 4.3.0 rather than reaching the plugins with sh_tx_header() empty
     (before, the store failed silently and the message was accepted)."""
-    FAIL_SIZE = 1000 * 8 + 64 * 1024
+    FAIL_SIZE = 1000 * 16 + 64 * 1024   # index (16-octet entries) + store
 
     def test_failed_header_store_fails_the_message(self):
         c = self.ehlo_client()
