@@ -207,7 +207,7 @@ static void
 chain_finish(struct chain *c, sh_verdict v)
 {
 	c->run.active = 0;
-	c->run.done(c->owner, v);
+	c->run.done(c->run.done_arg, v);
 }
 
 /*
@@ -318,7 +318,8 @@ chain_step(struct chain *c)
 }
 
 void
-chain_start(struct chain *c, sh_hook_id hook, int fanout, chain_done_fn done)
+chain_start(struct chain *c, sh_hook_id hook, int fanout, chain_done_fn done,
+    void *arg)
 {
 	struct chain_run *r = &c->run;
 
@@ -331,6 +332,7 @@ chain_start(struct chain *c, sh_hook_id hook, int fanout, chain_done_fn done)
 	r->next = 0;
 	r->decider = 0;
 	r->done = done;
+	r->done_arg = arg;
 	r->active = 1;
 	chain_step(c);
 }

@@ -49,7 +49,8 @@ union chain_arg {
 	struct { const char *mechanism; char *user, *password; } auth;
 };
 
-typedef void (*chain_done_fn)(void *owner, sh_verdict verdict);
+/* A walk's end: arg is what chain_start() was given with it. */
+typedef void (*chain_done_fn)(void *arg, sh_verdict verdict);
 
 struct chain_ops {
 	/* ctx - the context for one call of plugin `plugin` in hook_name:
@@ -70,6 +71,7 @@ struct chain_run {
 	unsigned active : 1;		/* a walk is in progress */
 	unsigned fanout : 1;		/* header/chunk: ACCEPT = skip me */
 	chain_done_fn done;
+	void *done_arg;
 	struct chain_reply reply;	/* reply of the deciding plugin */
 	union chain_arg arg;
 };
@@ -117,9 +119,10 @@ void chain_init(struct chain *c, struct plugin *plugins, size_t n,
 void chain_destroy(struct chain *c);
 /* chain_message_begin - a new message: forget the fan-out opt-outs */
 void chain_message_begin(struct chain *c);
-/* chain_start - begin a walk; may call done before it returns */
+/* chain_start - begin a walk; done(arg, verdict) ends it, maybe before
+ * chain_start returns */
 void chain_start(struct chain *c, sh_hook_id hook, int fanout,
-    chain_done_fn done);
+    chain_done_fn done, void *arg);
 /* chain_notify_reset / chain_notify_disconnect - the notifications */
 void chain_notify_reset(struct chain *c);
 void chain_notify_disconnect(struct chain *c);

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "body.h"
 #include "chain.h"
 #include "conn.h"
 #include "data_stream.h"
@@ -41,17 +42,6 @@ enum session_state {
 	SESSION_BDAT,		/* BDAT transaction: between or in chunks */
 	SESSION_REFUSED,	/* 554 greeting: only QUIT (RFC 5321 §3.1) */
 	SESSION_CLOSING,	/* final reply queued, close after flush */
-};
-
-/* Where the delivery of the current piece of message stands. */
-struct body_cursor {
-	unsigned char *data;		/* decoded bytes (in the input buffer) */
-	size_t len;
-	size_t in_used;			/* input bytes to consume afterwards */
-	size_t hdr_off;			/* header splitter progress in data */
-	unsigned end : 1;		/* the end marker was seen */
-	unsigned busy : 1;		/* a piece is being delivered */
-	unsigned chunk_started : 1;	/* headers done, chunk walk started */
 };
 
 /*
@@ -107,7 +97,7 @@ struct session {
 
 	struct tx *tx;
 	struct conn_slot *slots;	/* one per plugin */
-	struct body_cursor body;
+	struct body body;		/* the message octets (body.c) */
 	struct bdat_state bdat;
 	sh_session_info info;
 };

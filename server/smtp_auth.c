@@ -82,7 +82,7 @@ auth_check_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop, (void)revents;
 	s->auth_delaying = 0;
-	chain_start(&s->chain, SH_HOOK_AUTH, 0, auth_done);
+	chain_start(&s->chain, SH_HOOK_AUTH, 0, auth_done, s);
 	session_process(s);
 	session_event_end(s);
 }
@@ -201,7 +201,7 @@ auth_check(struct session *s, const char *mechanism, const char *user,
 		auth_hold(s, wait, auth_check_cb);
 		return;
 	}
-	chain_start(&s->chain, SH_HOOK_AUTH, 0, auth_done);
+	chain_start(&s->chain, SH_HOOK_AUTH, 0, auth_done, s);
 }
 
 /* auth_plain - RFC 4616: [authzid] NUL authcid NUL passwd */

@@ -55,7 +55,7 @@ bdat_begin(struct session *s, unsigned long long size, int last)
 	bd->last = last != 0;
 	bd->reading = 1;
 	bd->discard = bd->error = 0;
-	s->body = (struct body_cursor){ 0 };
+	s->body.cur = (struct body_cursor){ 0 };
 }
 
 /* bdat_discard - read the chunk, deliver nothing, then reply (error:
@@ -128,7 +128,6 @@ static void
 bdat_data_done(void *owner, sh_verdict v)
 {
 	struct session *s = owner;
-	struct tx *tx = s->tx;
 
 	switch (v) {
 	case SH_CONTINUE:
@@ -138,7 +137,7 @@ bdat_data_done(void *owner, sh_verdict v)
 	case SH_TEMPFAIL:
 		/* The refusal answers this BDAT, after its octets. */
 		session_enter(s, SESSION_BDAT);
-		start_drain(s, v, &s->chain.run.reply, v == SH_REJECT ? 554 : 451,
+		body_drain(&s->body, v, &s->chain.run.reply, v == SH_REJECT ? 554 : 451,
 		    v == SH_REJECT ? "5.7.1" : "4.7.1", v == SH_REJECT ?
 		    "Message refused" : "Temporary failure, please try again later");
 		return;
@@ -146,12 +145,10 @@ bdat_data_done(void *owner, sh_verdict v)
 		refused(s, v, 554, "5.7.1", "Message refused");	/* 421, close */
 		return;
 	}
-	if ((tx->hs = malloc(sizeof(*tx->hs))) == NULL) {
+	if (body_begin(&s->body, 1) < 0) {
 		bdat_fail(s, 451, "4.3.0", 0, "Out of memory, try again later");
 		return;
 	}
-	header_splitter_init(tx->hs);
-	tx->in_body = tx->in_headers = 1;
 	session_enter(s, SESSION_BDAT);
 }
 
@@ -204,7 +201,7 @@ cmd_bdat(struct session *s, const char *args, size_t len)
 		bdat_fail(s, 451, "4.3.0", 0, "Out of memory, try again later");
 		return;
 	}
-	chain_start(&s->chain, SH_HOOK_DATA, 0, bdat_data_done);
+	chain_start(&s->chain, SH_HOOK_DATA, 0, bdat_data_done, s);
 }
 
 /* bdat_end - every octet of the chunk is in: its reply, or the eom walk */
@@ -224,13 +221,12 @@ bdat_end(struct session *s)
 		else
 			session_reply(s, bd->code, bd->enhanced[0] != '\0' ?
 			    bd->enhanced : NULL, "%s", bd->text);
-	} else if (tx->draining) {
-		sh_verdict v = tx->drain_verdict;
-		struct chain_reply r = tx->drain_reply;
+	} else if (s->body.phase == BODY_DRAINING) {
+		struct chain_reply r;
+		sh_verdict v = body_take_drain(&s->body, &r);
 		char enh[16] = "";
 		int code = 0;
 
-		tx->drain_reply = (struct chain_reply){ 0 };
 		reply_verdict_as(s, v, &r, v == SH_TEMPFAIL ? 451 : 550,
 		    v == SH_TEMPFAIL ? "4.7.1" : "5.7.1", v == SH_TEMPFAIL ?
 		    "Temporary failure" : "Message rejected", &code, enh);
@@ -249,52 +245,31 @@ bdat_end(struct session *s)
 		    (unsigned long long)bd->size);
 	} else {
 		cmd_ok(s, SMTP_VERB_BDAT);
-		chain_start(&s->chain, SH_HOOK_EOM, 0, eom_done);
+		chain_start(&s->chain, SH_HOOK_EOM, 0, eom_done, s);
 	}
 	if (bd->last)
 		bd->failed = 0;
 }
 
 /*
- * bdat_step - deliver the chunk octets the input buffer holds, as one
- * slice (a chunk larger than the buffer comes in several), or drop them.
- * The slice stays in the buffer until every plugin has seen it; while a
- * verdict is pending nothing is consumed and reading stops once the
- * buffer is full.
+ * bdat_step - the chunk octets the input buffer holds, delivered as one
+ * piece (a chunk larger than the buffer comes in several) or dropped
+ * (body.c); its reply once all of them are in.
  */
 enum step
 bdat_step(struct session *s)
 {
 	struct bdat_state *bd = &s->bdat;
-	struct body_cursor *b = &s->body;
-	struct tx *tx = s->tx;
 
-	if (!b->busy) {
-		size_t avail = s->conn.in != NULL ? s->conn.in_end - s->conn.in_start : 0;
-		size_t n = bd->remaining < avail ? (size_t)bd->remaining : avail;
-
-		if (n == 0 && bd->remaining > 0)
-			return STEP_NEED_INPUT;
-		bd->remaining -= n;
-		if (bd->discard || tx == NULL || tx->draining) {
-			s->conn.in_start += n;	/* never buffered, never delivered */
-			if (bd->remaining == 0)
-				bdat_end(s);
-			return STEP_CONTINUE;
-		}
-		/* An empty piece at LAST still ends the header section. */
-		*b = (struct body_cursor){ .data = s->conn.in != NULL ?
-		    s->conn.in + s->conn.in_start : NULL, .len = n, .in_used = n,
-		    .end = bd->last && bd->remaining == 0, .busy = 1 };
-		tx->body_size += n;
-	}
-	if (!tx->draining && deliver_piece(s) == STEP_WAIT)
+	switch (body_bdat_step(&s->body, &bd->remaining, bd->last, bd->discard)) {
+	case BODY_NEED_INPUT:
+		return STEP_NEED_INPUT;
+	case BODY_WAIT:
 		return STEP_WAIT;
-	if (s->conn.close_after_flush || s->tx == NULL)
-		return STEP_CONTINUE;
-	s->conn.in_start += b->in_used;
-	b->busy = 0;
-	if (bd->remaining == 0)
+	case BODY_END:
 		bdat_end(s);
-	return STEP_CONTINUE;
+		return STEP_CONTINUE;
+	default:
+		return STEP_CONTINUE;
+	}
 }

@@ -33,11 +33,6 @@ void session_enter(struct session *s, enum session_state st);
  * sent (code_r, enh_r[16]; may be NULL) */
 void reply_verdict_as(struct session *s, sh_verdict v, struct chain_reply *r,
     int dcode, const char *denh, const char *dtext, int *code_r, char *enh_r);
-/* start_drain - stop delivering the body; read the rest, then reply v */
-void start_drain(struct session *s, sh_verdict v, struct chain_reply *r,
-    int code, const char *enh, const char *text);
-/* deliver_piece - the current piece of body to the header and chunk walks */
-enum step deliver_piece(struct session *s);
 /* eom_done - the end-of-message verdict: the final reply, the end of the
  * transaction (DATA and BDAT LAST alike) */
 void eom_done(void *owner, sh_verdict v);

@@ -368,7 +368,7 @@ static void
 session_start(struct session *s)
 {
 	s->connect_hooks_ran = 1;
-	chain_start(&s->chain, SH_HOOK_CONNECT, 0, connect_done);
+	chain_start(&s->chain, SH_HOOK_CONNECT, 0, connect_done, s);
 }
 
 
@@ -456,7 +456,7 @@ helo_common(struct session *s, const char *args, size_t len, int extended)
 		session_enter(s, SESSION_READY);
 	s->chain.run.arg.helo.name = name;
 	s->chain.run.arg.helo.extended = extended;
-	chain_start(&s->chain, SH_HOOK_HELO, 0, helo_done);
+	chain_start(&s->chain, SH_HOOK_HELO, 0, helo_done, s);
 }
 
 static void
@@ -556,7 +556,7 @@ cmd_mail(struct session *s, const char *args, size_t len)
 	}
 	chain_message_begin(&s->chain);
 	s->chain.run.arg.addr = s->tx->sender;
-	chain_start(&s->chain, SH_HOOK_MAIL, 0, mail_done);
+	chain_start(&s->chain, SH_HOOK_MAIL, 0, mail_done, s);
 }
 
 /* ---- RCPT ---- */
@@ -603,7 +603,7 @@ cmd_rcpt(struct session *s, const char *args, size_t len)
 		return;
 	}
 	s->chain.run.arg.addr = rcpt;
-	chain_start(&s->chain, SH_HOOK_RCPT, 0, rcpt_done);
+	chain_start(&s->chain, SH_HOOK_RCPT, 0, rcpt_done, s);
 }
 
 /* ---- DATA and the body ---- */
@@ -612,26 +612,18 @@ static void
 data_done(void *owner, sh_verdict v)
 {
 	struct session *s = owner;
-	struct tx *tx = s->tx;
-	enum data_bare_policy bare = s->srv->cfg->bare_lf;
 
 	if (refused(s, v, 554, "5.7.1", "Message refused")) {
 		session_tx_end(s, 0);
 		session_enter(s, SESSION_READY);
 		return;
 	}
-	if ((tx->hs = malloc(sizeof(*tx->hs))) == NULL ||
-	    (bare == DATA_BARE_NORMALIZE &&
-	    (tx->scratch = malloc(2 * SESSION_INBUF)) == NULL)) {
+	if (body_begin(&s->body, 0) < 0) {
 		session_reply(s, 451, "4.3.0", "Out of memory, try again later");
 		session_tx_end(s, 0);
 		session_enter(s, SESSION_READY);
 		return;
 	}
-	header_splitter_init(tx->hs);
-	data_decoder_init(&tx->dec, bare);
-	tx->in_body = tx->in_headers = 1;
-	s->body = (struct body_cursor){ 0 };
 	s->pipelined_ahead = 0;
 	cmd_ok(s, SMTP_VERB_DATA);
 	session_enter(s, SESSION_BODY);
@@ -647,206 +639,23 @@ cmd_data(struct session *s, const char *args, size_t len)
 		session_reply(s, 451, "4.3.0", "Out of memory, try again later");
 		return;
 	}
-	chain_start(&s->chain, SH_HOOK_DATA, 0, data_done);
+	chain_start(&s->chain, SH_HOOK_DATA, 0, data_done, s);
 }
 
-/* start_drain - stop delivering; read the rest and then reply v */
-void
-start_drain(struct session *s, sh_verdict v, struct chain_reply *r, int code,
-    const char *enh, const char *text)
-{
-	struct tx *tx = s->tx;
-
-	if (tx->draining)
-		return;
-	tx->draining = 1;
-	tx->drain_verdict = v;
-	chain_reply_clear(&tx->drain_reply);
-	if (r != NULL && r->code != 0) {
-		tx->drain_reply = *r;
-		*r = (struct chain_reply){ 0 };
-	} else {
-		tx->drain_reply.code = code;
-		snprintf(tx->drain_reply.enhanced, sizeof(tx->drain_reply.enhanced),
-		    "%s", enh);
-		tx->drain_reply.text = strdup(text);
-	}
-	/* A header splitter is no longer needed. */
-	free(tx->hs);
-	tx->hs = NULL;
-	tx->in_headers = 0;
-}
-
-/* piece_done - verdict of a header or chunk walk */
+/* body_disconnect - a plugin answered DISCONNECT mid-body */
 static void
-piece_done(void *owner, sh_verdict v)
+body_disconnect(void *owner)
 {
 	struct session *s = owner;
 	char text[300];
 
-	switch (v) {
-	case SH_CONTINUE:
-	case SH_ACCEPT:
-		return;
-	case SH_REJECT:
-		start_drain(s, v, &s->chain.run.reply, 550, "5.7.1", "Message rejected");
-		return;
-	case SH_TEMPFAIL:
-		start_drain(s, v, &s->chain.run.reply, 451, "4.7.1",
-		    "Temporary failure, please try again later");
-		return;
-	default:
-		/* The only verdict that acts mid-body. */
-		snprintf(text, sizeof(text), "%s Closing connection", s->info.hostname);
-		reply_verdict(s, SH_DISCONNECT, &s->chain.run.reply, 421, "4.7.0", text);
-		return;
-	}
+	snprintf(text, sizeof(text), "%s Closing connection", s->info.hostname);
+	reply_verdict(s, SH_DISCONNECT, &s->chain.run.reply, 421, "4.7.0", text);
 }
 
-/* header_nomem - an allocation for the header walk failed: 451 4.3.0 */
-static void
-header_nomem(struct session *s, const char *what)
-{
-	log_msg(LOG_WARN, "session %s: message %s: out of memory for %s; "
-	    "refused with 451 4.3.0", s->id_str, s->tx->id, what);
-	start_drain(s, SH_TEMPFAIL, NULL, 451, "4.3.0",
-	    "Out of memory, try again later");
-}
-
-/* deliver_header - hand one header field to the chain */
-static void
-deliver_header(struct session *s, const char *name, size_t nl,
-    const char *value, size_t vl)
-{
-	struct tx *tx = s->tx;
-	int stored;
-
-	/* Hooks get NUL-terminated copies: the stored ones, or (past the
-	 * store's budget) a per-field temporary.  Never skip a plugin for
-	 * want of memory, nor keep a field from sh_tx_header(): the message
-	 * fails instead. */
-	if ((stored = tx_store_header(tx, name, nl, value, vl,
-	    tx->hdr_section)) < 0) {
-		header_nomem(s, "the header store");
-		return;
-	}
-	if (stored == 0) {
-		s->chain.run.arg.header.name = tx->hdr_store + tx->hdr_idx[tx->nhdr - 1].name;
-		s->chain.run.arg.header.value = tx->hdr_store + tx->hdr_idx[tx->nhdr - 1].value;
-	} else {
-		char *tmp = malloc(nl + vl + 2);
-
-		free(tx->hdr_tmp);
-		if ((tx->hdr_tmp = tmp) == NULL) {
-			header_nomem(s, "a header field's copy");
-			return;
-		}
-		memcpy(tmp, name, nl);
-		tmp[nl] = '\0';
-		memcpy(tmp + nl + 1, value, vl);
-		tmp[nl + 1 + vl] = '\0';
-		s->chain.run.arg.header.name = tmp;
-		s->chain.run.arg.header.value = tmp + nl + 1;
-	}
-	s->chain.run.arg.header.name_len = nl;
-	s->chain.run.arg.header.value_len = vl;
-	chain_start(&s->chain, SH_HOOK_HEADER, 1, piece_done);
-}
-
-/*
- * header_refused - a field past the header limits: the message is read to
- * its end and refused.  1 when it was.
- */
-static int
-header_refused(struct session *s, const char *name, size_t nl)
-{
-	struct tx *tx = s->tx;
-	const char *why;
-
-	tx->hdr_fields++;
-	if (nl == 8 && strncasecmp(name, "Received", 8) == 0)
-		tx->hops++;
-	if (tx->hops > TX_HOPS_MAX) {
-		/* RFC 5321 §6.3: a loop; Postfix's "too many hops". */
-		start_drain(s, SH_REJECT, NULL, 554, "5.4.6",
-		    "Too many hops (Received: fields), mail loop?");
-		why = "too many Received: fields";
-	} else if (tx->hs->truncated) {
-		start_drain(s, SH_REJECT, NULL, 552, "5.3.4",
-		    "Message header field too long");
-		why = "a header field over the size limit";
-	} else if (tx->hdr_fields > TX_HEADER_FIELDS_MAX) {
-		start_drain(s, SH_REJECT, NULL, 552, "5.3.4",
-		    "Too many header fields");
-		why = "too many header fields";
-	} else if (tx->hdr_section > TX_HEADER_SECTION_MAX) {
-		start_drain(s, SH_REJECT, NULL, 552, "5.3.4",
-		    "Message header section too large");
-		why = "a header section over the size limit";
-	} else {
-		return 0;
-	}
-	log_msg(LOG_INFO, "session %s: message %s refused: %s", s->id_str,
-	    tx->id, why);
-	return 1;
-}
-
-/*
- * deliver_piece - headers found in the current piece, then the piece as a
- * chunk.  Returns STEP_WAIT while a verdict is pending (it is re-entered
- * after the resume and goes on where it stopped).
- */
-enum step
-deliver_piece(struct session *s)
-{
-	struct body_cursor *b = &s->body;
-	struct tx *tx = s->tx;
-	const char *name, *value;
-	size_t nl, vl, used;
-	enum header_status hst;
-
-	while (tx->in_headers && !tx->draining && !s->conn.close_after_flush) {
-		if (b->hdr_off < b->len) {
-			hst = header_splitter_next(tx->hs, b->data + b->hdr_off,
-			    b->len - b->hdr_off, &used, &name, &nl, &value, &vl);
-			b->hdr_off += used;
-			tx->hdr_section += used;
-		} else if (b->end) {
-			hst = header_splitter_finish(tx->hs, &name, &nl, &value, &vl);
-			if (hst == HEADER_NEED_MORE) {
-				hst = HEADER_END;
-				vl = 0;
-			}
-		} else {
-			break;
-		}
-		if (hst == HEADER_FIELD) {
-			if (header_refused(s, name, nl))
-				break;
-			deliver_header(s, name, nl, value, vl);
-			if (s->chain.run.active)
-				return STEP_WAIT;
-			continue;
-		}
-		if (hst == HEADER_END) {
-			/* A non-header line that began in an earlier piece was
-			 * counted there: the body starts at its first octet. */
-			tx->header_size = tx->hdr_section - vl;
-			tx->in_headers = 0;
-			free(tx->hs);
-			tx->hs = NULL;
-		}
-		if (hst == HEADER_NEED_MORE && b->hdr_off >= b->len && !b->end)
-			break;
-	}
-	if (tx->draining || s->conn.close_after_flush || b->len == 0 || b->chunk_started)
-		return STEP_CONTINUE;
-	b->chunk_started = 1;
-	s->chain.run.arg.chunk.data = b->data;
-	s->chain.run.arg.chunk.len = b->len;
-	chain_start(&s->chain, SH_HOOK_CHUNK, 1, piece_done);
-	return s->chain.run.active ? STEP_WAIT : STEP_CONTINUE;
-}
+static const struct body_ops session_body_ops = {
+	.disconnect = body_disconnect,
+};
 
 void
 eom_done(void *owner, sh_verdict v)
@@ -885,15 +694,12 @@ eom_done(void *owner, sh_verdict v)
 static void
 body_end(struct session *s)
 {
-	struct tx *tx = s->tx;
-
 	/* A command in the same batch as the end marker did not wait. */
 	s->pipelined_ahead = s->conn.in_start < s->conn.in_end;
-	if (tx->draining) {
-		sh_verdict v = tx->drain_verdict;
-		struct chain_reply r = tx->drain_reply;
+	if (s->body.phase == BODY_DRAINING) {
+		struct chain_reply r;
+		sh_verdict v = body_take_drain(&s->body, &r);
 
-		tx->drain_reply = (struct chain_reply){ 0 };
 		reply_verdict(s, v, &r, v == SH_TEMPFAIL ? 451 : 550,
 		    v == SH_TEMPFAIL ? "4.7.1" : "5.7.1",
 		    v == SH_TEMPFAIL ? "Temporary failure" : "Message rejected");
@@ -903,8 +709,7 @@ body_end(struct session *s)
 			session_enter(s, SESSION_READY);
 		return;
 	}
-	if (s->srv->cfg->bare_lf == DATA_BARE_REJECT &&
-	    (tx->dec.saw_bare_lf || tx->dec.saw_bare_cr)) {
+	if (s->srv->cfg->bare_lf == DATA_BARE_REJECT && body_saw_bare(&s->body)) {
 		/* RFC 5321 §2.3.8; the decoder flags them in both modes, and
 		 * with --bare-lf=normalize they are already CRLF. */
 		session_reply(s, 550, "5.5.2", "Message contains a bare CR or LF; "
@@ -913,51 +718,24 @@ body_end(struct session *s)
 		session_enter(s, SESSION_READY);
 		return;
 	}
-	chain_start(&s->chain, SH_HOOK_EOM, 0, eom_done);
+	chain_start(&s->chain, SH_HOOK_EOM, 0, eom_done, s);
 }
 
-/*
- * body_step - decode the next piece of the body from the input buffer and
- * deliver it.  The piece stays in the buffer until every plugin has seen
- * it; only then is it consumed.
- */
+/* body_step - the next piece of a DATA body (body.c) */
 static enum step
 body_step(struct session *s)
 {
-	struct body_cursor *b = &s->body;
-	struct tx *tx = s->tx;
-	unsigned long long max = s->srv->cfg->max_size;
-
-	if (!b->busy) {
-		unsigned char *in, *out;
-		size_t inlen, outcap, used = 0, outlen = 0;
-		enum data_status st;
-
-		if (s->conn.in == NULL || s->conn.in_start == s->conn.in_end)
-			return STEP_NEED_INPUT;
-		in = s->conn.in + s->conn.in_start;
-		inlen = s->conn.in_end - s->conn.in_start;
-		out = tx->scratch != NULL ? tx->scratch : in;
-		outcap = tx->scratch != NULL ? 2 * SESSION_INBUF : inlen;
-		st = data_decode(&tx->dec, in, inlen, out, outcap, &used, &outlen);
-		if (st == DATA_MORE && used == 0)
-			return STEP_NEED_INPUT;	/* a '.' or ".\r" tail */
-		*b = (struct body_cursor){ .data = out, .len = outlen,
-		    .in_used = used, .end = st == DATA_END, .busy = 1 };
-		tx->body_size += outlen;
-		if (max > 0 && tx->body_size > max)
-			start_drain(s, SH_REJECT, NULL, 552, "5.3.4",
-			    "Message size exceeds fixed maximum message size");
-	}
-	if (!tx->draining && deliver_piece(s) == STEP_WAIT)
+	switch (body_data_step(&s->body)) {
+	case BODY_NEED_INPUT:
+		return STEP_NEED_INPUT;
+	case BODY_WAIT:
 		return STEP_WAIT;
-	if (s->conn.close_after_flush || s->tx == NULL)
-		return STEP_CONTINUE;
-	s->conn.in_start += b->in_used;
-	b->busy = 0;
-	if (b->end)
+	case BODY_END:
 		body_end(s);
-	return STEP_CONTINUE;
+		return STEP_CONTINUE;
+	default:
+		return STEP_CONTINUE;
+	}
 }
 
 /* ---- the other commands ---- */
@@ -1035,7 +813,7 @@ vrfy_common(struct session *s, const char *args, size_t len, sh_hook_id hook)
 		return;
 	}
 	s->chain.run.arg.text = text;
-	chain_start(&s->chain, hook, 0, vrfy_done);
+	chain_start(&s->chain, hook, 0, vrfy_done, s);
 }
 
 static void
@@ -1428,7 +1206,7 @@ on_input_hold(void *owner)
 {
 	struct session *s = owner;
 
-	if (s->chain.run.active || s->body.busy)
+	if (s->chain.run.active || body_busy(&s->body))
 		return CONN_HOLD_KEEP | CONN_HOLD_PIN;
 	if (s->state == SESSION_BODY || s->bdat.reading)
 		return CONN_HOLD_KEEP;
@@ -1537,6 +1315,8 @@ session_accept_on(struct server *srv, int fd, const struct sockaddr *peer,
 	    &session_conn_events, s, s->log_id);
 	chain_init(&s->chain, srv->plugins, srv->nplugins, srv->loop,
 	    &session_chain_ops, s, s->log_id);
+	body_init(&s->body, &s->chain, &s->conn, &s->tx, &session_body_ops, s,
+	    s->log_id, srv->cfg->max_size, srv->cfg->bare_lf);
 	s->chain.metrics = &srv->metrics;
 	if (implicit_tls) {
 		/* RFC 8314: the handshake comes first; the connect hooks and
@@ -1718,6 +1498,7 @@ session_tx_end(struct session *s, int accepted)
 		chain_notify_reset(&s->chain);
 	if (s->srv->tx_observer != NULL)
 		s->srv->tx_observer(s->srv->tx_observer_arg, s, accepted);
+	body_reset(&s->body);
 	tx_free(s->tx);
 	s->tx = NULL;
 }

@@ -265,11 +265,7 @@ tx_free(struct tx *tx)
 	for (i = 0; i < tx->nrcpts; i++)
 		free(tx->rcpts[i]);
 	free(tx->rcpts);
-	free(tx->hs);
 	free(tx->hdr_idx);		/* hdr_store is in the same block */
 	free(tx->trace);
-	free(tx->scratch);
-	free(tx->hdr_tmp);
-	chain_reply_clear(&tx->drain_reply);
 	free(tx);
 }

@@ -13,8 +13,6 @@
 
 #include <stdint.h>
 
-#include "chain.h"
-#include "data_stream.h"
 #include "smtp_parse.h"
 #include "smtphook.h"
 
@@ -43,11 +41,8 @@ struct tx {
 	size_t nrcpts, rcpt_cap;
 	int smtputf8;
 	uint64_t body_size;
-	struct data_decoder dec;
-	struct header_splitter *hs;	/* only during the header section */
-	unsigned in_body : 1, in_headers : 1, draining : 1, bdat : 1;
-	sh_verdict drain_verdict;	/* the reply owed after draining */
-	struct chain_reply drain_reply;
+	unsigned in_body : 1, in_headers : 1;	/* what sh_tx_info shows (body.c) */
+	unsigned bdat : 1;
 	char *hdr_store;		/* "name\0value\0" ..., <= 64 KiB */
 	size_t hdr_len;
 	struct tx_header_ref *hdr_idx;
@@ -56,12 +51,7 @@ struct tx {
 	unsigned hdr_full : 1;		/* a field did not fit: keep no more */
 	char *trace;			/* Received: + added headers */
 	size_t trace_len;
-	unsigned char *scratch;		/* --bare-lf=normalize output buffer */
-	char *hdr_tmp;			/* a header past the store's budget */
-	size_t hdr_fields;		/* header fields seen, stored or not */
-	size_t hdr_section;		/* octets of the header section so far */
 	uint64_t header_size;		/* where the body starts, once known */
-	size_t hops;			/* Received: fields seen */
 	sh_tx_info info;
 	size_t nslots;
 	struct tx_slot slots[];		/* one per plugin */
