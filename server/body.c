@@ -244,7 +244,7 @@ header_refused(struct body *b, const char *name, size_t nl)
 static int
 closed(const struct body *b)
 {
-	return b->conn->close_after_flush || *b->tx == NULL;
+	return b->conn->life != CONN_OPEN || *b->tx == NULL;
 }
 
 /*
@@ -260,7 +260,7 @@ deliver_piece(struct body *b)
 	size_t nl, vl, used;
 	enum header_status hst;
 
-	while (b->phase == BODY_HEADERS && !b->conn->close_after_flush) {
+	while (b->phase == BODY_HEADERS && b->conn->life == CONN_OPEN) {
 		if (cur->hdr_off < cur->len) {
 			hst = header_splitter_next(b->hs, cur->data + cur->hdr_off,
 			    cur->len - cur->hdr_off, &used, &name, &nl, &value, &vl);
@@ -294,7 +294,7 @@ deliver_piece(struct body *b)
 		if (hst == HEADER_NEED_MORE && cur->hdr_off >= cur->len && !cur->end)
 			break;
 	}
-	if (b->phase == BODY_DRAINING || b->conn->close_after_flush ||
+	if (b->phase == BODY_DRAINING || b->conn->life != CONN_OPEN ||
 	    cur->len == 0 || cur->chunk_started)
 		return BODY_CONTINUE;
 	cur->chunk_started = 1;

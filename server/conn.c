@@ -36,7 +36,7 @@ conn_send(struct conn *c, const void *buf, size_t len)
 void
 conn_kill(struct conn *c, const char *reason)
 {
-	c->dead = 1;
+	c->life = CONN_DEAD;
 	if (c->close_reason == NULL)
 		c->close_reason = reason;
 }
@@ -46,7 +46,8 @@ conn_close_after_flush(struct conn *c, const char *reason)
 {
 	if (c->close_reason == NULL)
 		c->close_reason = reason;
-	c->close_after_flush = 1;
+	if (c->life == CONN_OPEN)
+		c->life = CONN_CLOSING;
 }
 
 void
@@ -106,7 +107,7 @@ conn_start_tls(struct conn *c, struct ssl_ctx_st *ctx)
 void
 conn_start_tls_after_flush(struct conn *c, struct ssl_ctx_st *ctx)
 {
-	c->tls_after_flush = 1;
+	c->tls = CONN_TLS_AFTER_FLUSH;
 	c->tls_ctx = ctx;
 }
 
@@ -160,7 +161,7 @@ conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	ssize_t n;
 
 	(void)loop, (void)revents;
-	if (c->tls_handshaking && !conn_handshake_step(c)) {
+	if (c->tls == CONN_TLS_HANDSHAKE && !conn_handshake_step(c)) {
 		c->ev->event_end(c->owner);
 		return;
 	}
@@ -204,7 +205,7 @@ conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct conn *c = w->data;
 
 	(void)loop, (void)revents;
-	if (c->tls_handshaking) {
+	if (c->tls == CONN_TLS_HANDSHAKE) {
 		conn_handshake_step(c);
 	} else if (tls_wants_write(c) && c->out_sent == c->out_len) {
 		/* A TLS read needed the socket writable: read again. */
@@ -231,11 +232,11 @@ conn_idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		c->ev->event_end(c->owner);
 		return;
 	}
-	if (c->tls_handshaking) {
+	if (c->tls == CONN_TLS_HANDSHAKE) {
 		left = c->handshake_deadline - ev_now(loop);
 		if (left <= 0.001) {
 			log_msg(LOG_INFO, "%s: TLS handshake timed out", c->log_id);
-			c->dead = 1;
+			c->life = CONN_DEAD;
 			c->close_reason = "TLS handshake timeout";
 			c->ev->event_end(c->owner);
 			return;
@@ -247,9 +248,9 @@ conn_idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		ev_timer_again(loop, w);
 		return;
 	}
-	if (c->close_after_flush) {
+	if (c->life != CONN_OPEN) {
 		/* The client does not read our final reply. */
-		c->dead = 1;
+		c->life = CONN_DEAD;
 	} else if (c->ev->idle(c->owner)) {
 		w->repeat = c->timeout;
 		ev_timer_again(loop, w);
@@ -338,8 +339,8 @@ conn_flush(struct conn *c)
 	free(c->out);
 	c->out = NULL;
 	c->out_len = c->out_sent = c->out_cap = 0;
-	if (c->close_after_flush)
-		c->dead = 1;
+	if (c->life != CONN_OPEN)
+		c->life = CONN_DEAD;
 	return 0;
 }
 
@@ -353,10 +354,10 @@ update_watchers(struct conn *c)
 	    (c->in_start > 0 && !(c->ev->input_hold(c->owner) & CONN_HOLD_PIN));
 	/* After "220 Ready to start TLS" nothing is read as plaintext: the
 	 * next bytes are the client's handshake. */
-	int want_read = !c->dead && !c->eof && !c->close_after_flush && room &&
-	    !c->tls_after_flush && c->out_len - c->out_sent < CONN_OUTBUF_HIGH;
+	int want_read = c->life == CONN_OPEN && !c->eof && room &&
+	    c->tls != CONN_TLS_AFTER_FLUSH && c->out_len - c->out_sent < CONN_OUTBUF_HIGH;
 
-	if (c->tls_handshaking) {
+	if (c->tls == CONN_TLS_HANDSHAKE) {
 		want_read = !tls_wants_write(c);
 		want_write = tls_wants_write(c);
 	} else if (want_read && tls_pending(c)) {
@@ -377,13 +378,14 @@ update_watchers(struct conn *c)
 void
 conn_update(struct conn *c)
 {
-	if (!c->dead && c->tls_after_flush && c->out_sent == c->out_len) {
+	if (c->life != CONN_DEAD && c->tls == CONN_TLS_AFTER_FLUSH &&
+	    c->out_sent == c->out_len) {
 		/* "220 Ready to start TLS" is out: the handshake begins. */
-		c->tls_after_flush = 0;
+		c->tls = CONN_PLAIN;
 		if (conn_start_tls(c, c->tls_ctx) < 0)
 			conn_kill(c, "TLS setup failed");
 	}
-	if (c->dead)
+	if (c->life == CONN_DEAD)
 		return;
 	/* An empty input buffer goes back to the pool between commands. */
 	if (c->in != NULL && c->in_start == c->in_end &&

@@ -28,6 +28,22 @@
 #define CONN_HOLD_KEEP 0x1
 #define CONN_HOLD_PIN 0x2
 
+/* Where a connection is in its life; it only moves down the list. */
+enum conn_life {
+	CONN_OPEN,
+	CONN_CLOSING,		/* the final reply is queued: close once out */
+	CONN_DEAD,		/* free at the end of this event */
+};
+
+/* TLS on the connection. */
+enum conn_tls {
+	CONN_PLAIN,
+	CONN_TLS_AFTER_FLUSH,	/* STARTTLS: handshake once the output is out,
+				 * read nothing more as plaintext */
+	CONN_TLS_HANDSHAKE,	/* handshake in progress */
+	CONN_TLS_ON,
+};
+
 struct ssl_st;
 struct ssl_ctx_st;
 struct tls_names;
@@ -82,12 +98,11 @@ struct conn {
 	ev_timer idle;			/* idle timeout, lazily re-armed */
 	double last_activity;
 	double handshake_deadline;
-	unsigned dead : 1;		/* free at the end of this event */
-	unsigned close_after_flush : 1;	/* the final reply is queued */
+	enum conn_life life;
+	enum conn_tls tls;
 	unsigned eof : 1;		/* the peer stopped sending */
 	unsigned pausing : 1;		/* the idle timer times conn_pause() */
-	unsigned tls_handshaking : 1, tls_want_write : 1;
-	unsigned tls_after_flush : 1;	/* handshake once the output is out */
+	unsigned tls_want_write : 1;	/* OpenSSL needs the socket writable */
 	struct ssl_st *ssl;		/* NULL: plaintext */
 	struct tls_names *tls_names;	/* set once TLS is up */
 	struct ssl_ctx_st *tls_ctx;	/* for tls_after_flush */

@@ -44,6 +44,15 @@ enum session_state {
 	SESSION_CLOSING,	/* final reply queued, close after flush */
 };
 
+/* Where an AUTH exchange (RFC 4954) stands. */
+enum auth_phase {
+	AUTH_IDLE,
+	AUTH_WAIT_PLAIN,	/* our 334 awaits the PLAIN response */
+	AUTH_WAIT_LOGIN_USER,	/* ... the LOGIN user name */
+	AUTH_WAIT_LOGIN_PASS,	/* ... the LOGIN password */
+	AUTH_HELD,		/* a check or a failed AUTH's 535 is held back */
+};
+
 /*
  * BDAT (RFC 3030): the chunk being read and the reply it will get.  The
  * octets of a chunk are always read to the end, whatever happens to the
@@ -80,8 +89,7 @@ struct session {
 	unsigned discard_line : 1, greeted : 1;
 	unsigned connect_hooks_ran : 1;
 	unsigned pipelined_ahead : 1;	/* more input followed the last command */
-	unsigned auth_step : 2;		/* AUTH_STEP_*: a 334 awaits its answer */
-	unsigned auth_delaying : 1;	/* a failed AUTH's reply is held back */
+	enum auth_phase auth;		/* the AUTH exchange (smtp_auth.c) */
 	unsigned auth_failures;
 	char *auth_login_user;		/* AUTH LOGIN: the user, until the password */
 	char *auth_user;		/* authenticated identity */

@@ -3,10 +3,10 @@
  * exchanges, their 334 challenges, and the auth hook's verdicts
  *
  * The state machine (smtp_session.c) hands over the AUTH command and,
- * while s->auth_step is set, the client's answers to our 334s.  Decoded
+ * while s->auth awaits an answer, the client's answers to our 334s.  Decoded
  * credentials go to the plugins' auth hook; nothing here decides whether
  * they are good.  Credentials are never logged and are wiped after use.
- * Every error ends the exchange (auth_step back to none).
+ * Every error ends the exchange (s->auth back to AUTH_IDLE).
  *
  * Failures are throttled per client address, across connections
  * (auth_throttle.c, the table in struct server): a failed attempt's 535
@@ -27,7 +27,6 @@
 #include "session.h"
 #include "smtp_internal.h"
 
-enum { AUTH_STEP_NONE, AUTH_STEP_PLAIN, AUTH_STEP_LOGIN_USER, AUTH_STEP_LOGIN_PASS };
 
 /* wipe_free - credentials do not linger in freed memory */
 static void
@@ -54,7 +53,7 @@ auth_args_free(struct session *s)
 void
 auth_abort(struct session *s)
 {
-	s->auth_step = AUTH_STEP_NONE;
+	s->auth = AUTH_IDLE;
 	wipe_free(s->auth_login_user);
 	s->auth_login_user = NULL;
 }
@@ -67,7 +66,7 @@ static void
 auth_hold(struct session *s, double delay,
     void (*cb)(struct ev_loop *, ev_timer *, int))
 {
-	s->auth_delaying = 1;
+	s->auth = AUTH_HELD;
 	ev_init(&s->auth_delay, cb);
 	s->auth_delay.data = s;
 	ev_timer_set(&s->auth_delay, delay, 0);
@@ -81,7 +80,7 @@ auth_check_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	struct session *s = w->data;
 
 	(void)loop, (void)revents;
-	s->auth_delaying = 0;
+	s->auth = AUTH_IDLE;
 	chain_start(&s->chain, SH_HOOK_AUTH, 0, auth_done, s);
 	session_process(s);
 	session_event_end(s);
@@ -94,12 +93,12 @@ auth_fail_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	struct session *s = w->data;
 
 	(void)loop, (void)revents;
-	s->auth_delaying = 0;
+	s->auth = AUTH_IDLE;
 	/* run.reply is the deciding plugin's (REJECT) or empty: no walk ran
 	 * since, as the session was held. */
 	reply_verdict(s, SH_REJECT, &s->chain.run.reply, 535, "5.7.8",
 	    "Authentication credentials invalid");
-	if (++s->errors >= s->srv->cfg->max_errors && !s->conn.close_after_flush) {
+	if (++s->errors >= s->srv->cfg->max_errors && s->conn.life == CONN_OPEN) {
 		session_reply(s, 421, "4.7.0", "%s Too many errors, closing connection",
 		    s->info.hostname);
 		session_close(s, "too many errors");
@@ -230,13 +229,13 @@ auth_plain(struct session *s, const unsigned char *d, size_t n)
 void
 auth_response(struct session *s, const char *line, size_t len)
 {
-	unsigned step = s->auth_step;
+	enum auth_phase step = s->auth;
 	unsigned char buf[SESSION_LINE_MAX];
 	size_t n;
 
 	/* Whatever comes of this answer, the 334 has had it: only a good
 	 * LOGIN user name opens the next step. */
-	s->auth_step = AUTH_STEP_NONE;
+	s->auth = AUTH_IDLE;
 	if (len == 1 && line[0] == '*') {
 		auth_abort(s);
 		protocol_error(s, 501, "5.0.0", "Authentication cancelled");
@@ -248,10 +247,10 @@ auth_response(struct session *s, const char *line, size_t len)
 		return;
 	}
 	switch (step) {
-	case AUTH_STEP_PLAIN:
+	case AUTH_WAIT_PLAIN:
 		auth_plain(s, buf, n);
 		break;
-	case AUTH_STEP_LOGIN_USER:
+	case AUTH_WAIT_LOGIN_USER:
 		if (memchr(buf, '\0', n) != NULL) {
 			protocol_error(s, 501, "5.5.2", "Malformed credentials");
 			break;
@@ -260,7 +259,7 @@ auth_response(struct session *s, const char *line, size_t len)
 			session_reply(s, 454, "4.3.0", "Out of memory");
 			break;
 		}
-		s->auth_step = AUTH_STEP_LOGIN_PASS;
+		s->auth = AUTH_WAIT_LOGIN_PASS;
 		session_reply(s, 334, NULL, "UGFzc3dvcmQ6");	/* "Password:" */
 		break;
 	default: {
@@ -300,7 +299,7 @@ cmd_auth(struct session *s, const char *args, size_t len)
 	}
 	if (mlen == 5 && strncasecmp(args, "PLAIN", 5) == 0 &&
 	    (cfg->auth_mechs & CONFIG_AUTH_PLAIN)) {
-		s->auth_step = AUTH_STEP_PLAIN;
+		s->auth = AUTH_WAIT_PLAIN;
 		if (ir != NULL) {
 			auth_response(s, ir, irlen);
 			return;
@@ -310,7 +309,7 @@ cmd_auth(struct session *s, const char *args, size_t len)
 	}
 	if (mlen == 5 && strncasecmp(args, "LOGIN", 5) == 0 &&
 	    (cfg->auth_mechs & CONFIG_AUTH_LOGIN)) {
-		s->auth_step = AUTH_STEP_LOGIN_USER;
+		s->auth = AUTH_WAIT_LOGIN_USER;
 		if (ir != NULL) {
 			auth_response(s, ir, irlen);
 			return;

@@ -1,8 +1,9 @@
 /*
  * smtp_internal.h - what the parts of the SMTP state machine share
  *
- * smtp_session.c is the state machine; smtp_bdat.c reads BDAT chunks and
- * smtp_auth.c runs the AUTH exchange for it.  These are the session's
+ * smtp_session.c is the state machine; smtp_reply.c formats its replies,
+ * smtp_bdat.c reads BDAT chunks and smtp_auth.c runs the AUTH exchange
+ * for it.  These are the session's
  * helpers they use and their entry points; nothing outside
  * server/smtp_*.c includes this header.
  */
@@ -50,6 +51,12 @@ void bdat_refuse(struct session *s, const char *args, size_t len, int code,
 void cmd_auth(struct session *s, const char *args, size_t len);
 void auth_response(struct session *s, const char *line, size_t len);
 void auth_args_free(struct session *s);
+/* auth_awaits_answer - the next line answers our 334 */
+static inline int
+auth_awaits_answer(const struct session *s)
+{
+	return s->auth >= AUTH_WAIT_PLAIN && s->auth <= AUTH_WAIT_LOGIN_PASS;
+}
 /* auth_abort - end an open AUTH exchange (the caller replies) */
 void auth_abort(struct session *s);
 /* auth_session_free - stop a held AUTH, wipe what it kept (session_free) */

@@ -108,202 +108,6 @@ session_enter(struct session *s, enum session_state st)
 	s->state = st;
 }
 
-/*
- * session_vreply - queue one reply, multi-line when the text holds '\n'
- * (RFC 5321 §4.2.1).  enhanced NULL: no enhanced code (the greeting, EHLO
- * and 354, see docs/PROTOCOL.md).  A reply that cannot be queued kills the
- * session rather than desynchronise the client.
- */
-static void
-session_vreply(struct session *s, int code, const char *enhanced,
-    const char *fmt, va_list ap)
-{
-	char text[REPLY_TEXT_MAX + 512];
-	const char *body, *line, *nl, *end;
-	size_t elen = enhanced != NULL ? strnlen(enhanced, 15) : 0;
-
-	if (s->conn.dead || s->conn.close_after_flush)
-		return;
-	/* Most replies are ("%s", text): no need to format and copy the
-	 * text once more (a reply costs no printf at all). */
-	if (fmt[0] == '%' && fmt[1] == 's' && fmt[2] == '\0') {
-		body = va_arg(ap, const char *);
-		if (body == NULL)
-			body = "";
-	} else {
-		if (vsnprintf(text, sizeof(text), fmt, ap) < 0)
-			text[0] = '\0';
-		body = text;
-	}
-	if (code < 0 || code > 999)
-		code = 999;		/* never: plugins' codes are 200-599 */
-	line = body;
-	end = body + strnlen(body, sizeof(text) - 1);
-	do {
-		size_t ll;
-		int last;
-		char *o;
-
-		nl = memchr(line, '\n', (size_t)(end - line));
-		ll = nl != NULL ? (size_t)(nl - line) : (size_t)(end - line);
-		last = nl == NULL || nl + 1 == end;
-		if (conn_out_reserve(&s->conn, ll + elen + 8) < 0) {
-			conn_kill(&s->conn, "out of memory");
-			return;
-		}
-		/* "%03d%c%s%s%.*s\r\n": code, '-' or ' ', enhanced code and
-		 * a space when given, the line, CRLF */
-		o = s->conn.out + s->conn.out_len;
-		*o++ = (char)('0' + code / 100);
-		*o++ = (char)('0' + code / 10 % 10);
-		*o++ = (char)('0' + code % 10);
-		*o++ = last ? ' ' : '-';
-		if (enhanced != NULL) {
-			memcpy(o, enhanced, elen);
-			o += elen;
-			*o++ = ' ';
-		}
-		memcpy(o, line, ll);
-		o += ll;
-		*o++ = '\r';
-		*o++ = '\n';
-		s->conn.out_len = (size_t)(o - s->conn.out);
-		if (last)
-			break;
-		line = nl + 1;
-	} while (1);
-}
-
-void
-session_reply(struct session *s, int code, const char *enhanced,
-    const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	session_vreply(s, code, enhanced, fmt, ap);
-	va_end(ap);
-}
-
-/* cmd_ok - count the command being answered as successful */
-void
-cmd_ok(struct session *s, enum smtp_verb v)
-{
-	s->counts[v][0]++;
-}
-
-/* protocol_error - a client error: reply and count toward --max-errors */
-void
-protocol_error(struct session *s, int code, const char *enhanced,
-    const char *text)
-{
-	session_reply(s, code, enhanced, "%s", text);
-	if (++s->errors >= s->srv->cfg->max_errors) {
-		session_reply(s, 421, "4.7.0", "%s Too many errors, closing connection",
-		    s->info.hostname);
-		session_close(s, "too many errors");
-	}
-}
-
-void
-session_close(struct session *s, const char *reason)
-{
-	if (s->conn.close_reason == NULL)
-		s->conn.close_reason = reason;
-	s->conn.close_after_flush = 1;
-	session_enter(s, SESSION_CLOSING);
-}
-
-/* enh_copy - an enhanced status code into a char[16] (no printf) */
-static void
-enh_copy(char *dst, const char *src)
-{
-	size_t n = strnlen(src, 15);
-
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-}
-
-/*
- * reply_verdict_as - the reply for a chain verdict: the deciding plugin's
- * when its code has the verdict's class, else the default.  A 421, or a
- * DISCONNECT, closes the connection after the reply.  The code and
- * enhanced code sent go to code_r/enh_r[16] when not NULL.
- */
-void
-reply_verdict_as(struct session *s, sh_verdict v, struct chain_reply *r,
-    int dcode, const char *denh, const char *dtext, int *code_r, char *enh_r)
-{
-	int want = v == SH_REJECT ? 5 : v == SH_TEMPFAIL ? 4 : 2;
-	int code = dcode;
-	char enh[16];
-	const char *text = dtext;
-
-	enh_copy(enh, denh != NULL ? denh : "");
-	if (r != NULL && r->code != 0) {
-		int cls = r->code / 100;
-
-		if (cls == want || (v == SH_DISCONNECT && (cls == 4 || cls == 5))) {
-			code = r->code;
-			if (r->enhanced[0] != '\0')
-				enh_copy(enh, r->enhanced);
-			else if (enh[0] != '\0')
-				enh[0] = (char)('0' + cls);
-			if (r->text != NULL)
-				text = r->text;
-		} else {
-			log_msg(LOG_WARN, "session %s: plugin %s replied %d to a %s "
-			    "verdict; using %d", s->id_str,
-			    chain_decider_name(&s->chain), r->code,
-			    v == SH_REJECT ? "REJECT" : v == SH_TEMPFAIL ?
-			    "TEMPFAIL" : "ACCEPT", dcode);
-		}
-	}
-	if (v == SH_REJECT || v == SH_TEMPFAIL || v == SH_DISCONNECT)
-		log_msg(LOG_INFO, "session %s: %s by plugin %s: %d %s", s->id_str,
-		    chain_hook_name(s->chain.run.hook), chain_decider_name(&s->chain),
-		    code, enh);
-	if (code_r != NULL) {
-		*code_r = code;
-		memcpy(enh_r, enh, sizeof(enh));
-	}
-	session_reply(s, code, denh != NULL ? enh : NULL, "%s", text);
-	if (v == SH_DISCONNECT || code == 421)
-		session_close(s, "closed by plugin");
-}
-
-void
-reply_verdict(struct session *s, sh_verdict v, struct chain_reply *r,
-    int dcode, const char *denh, const char *dtext)
-{
-	reply_verdict_as(s, v, r, dcode, denh, dtext, NULL, NULL);
-}
-
-/* refused - the usual handling of a non-allowing verdict; 1 if refused */
-int
-refused(struct session *s, sh_verdict v, int code, const char *enh,
-    const char *text)
-{
-	char buf[300];
-
-	switch (v) {
-	case SH_CONTINUE:
-	case SH_ACCEPT:
-		return 0;
-	case SH_REJECT:
-		reply_verdict(s, v, &s->chain.run.reply, code, enh, text);
-		return 1;
-	case SH_TEMPFAIL:
-		reply_verdict(s, v, &s->chain.run.reply, 451, "4.7.1",
-		    "Temporary failure, please try again later");
-		return 1;
-	default:
-		snprintf(buf, sizeof(buf), "%s Closing connection", s->info.hostname);
-		reply_verdict(s, SH_DISCONNECT, &s->chain.run.reply, 421, "4.7.0", buf);
-		return 1;
-	}
-}
-
 /* ---- connection start ---- */
 
 static void
@@ -328,7 +132,7 @@ connect_done(void *owner, sh_verdict v)
 	case SH_REJECT:
 		snprintf(text, sizeof(text), "%s Access denied", s->info.hostname);
 		reply_verdict(s, v, &s->chain.run.reply, 554, "5.7.1", text);
-		if (!s->conn.close_after_flush)
+		if (s->conn.life == CONN_OPEN)
 			session_refused(s, "refused at connect");
 		return;
 	default:
@@ -971,7 +775,7 @@ command_step(struct session *s)
 			return STEP_NEED_INPUT;
 		s->discard_line = 1;
 		s->counts[SMTP_VERB_UNKNOWN][1]++;
-		if (s->auth_step != 0)
+		if (auth_awaits_answer(s))
 			auth_abort(s);	/* an over-long answer ends the AUTH */
 		protocol_error(s, 500, "5.5.2", "Line too long");
 		return STEP_CONTINUE;
@@ -983,7 +787,7 @@ command_step(struct session *s)
 	len = linelen - 1;
 	if (len > 0 && start[len - 1] == '\r')
 		len--;
-	if (s->auth_step != 0) {
+	if (auth_awaits_answer(s)) {
 		/* The answer to a 334: credentials, never logged. */
 		auth_response(s, (const char *)start, len);
 		return STEP_CONTINUE;
@@ -1075,7 +879,7 @@ session_eof(struct session *s)
 	if (s->conn.out_sent == s->conn.out_len) {
 		if (s->conn.close_reason == NULL)
 			s->conn.close_reason = why;
-		s->conn.dead = 1;
+		s->conn.life = CONN_DEAD;
 		return;
 	}
 	session_close(s, why);
@@ -1091,9 +895,11 @@ session_process(struct session *s)
 	struct server *srv = s->srv;
 	enum step st = STEP_NEED_INPUT;
 
-	while (!s->conn.dead && !s->conn.close_after_flush) {
-		if (s->chain.run.active || s->conn.tls_after_flush || s->conn.tls_handshaking ||
-		    s->auth_delaying) {
+	while (s->conn.life == CONN_OPEN) {
+		/* A verdict, a TLS handshake to come or in progress, a held
+		 * AUTH reply: nothing to do until it is over. */
+		if (s->chain.run.active || s->conn.tls == CONN_TLS_AFTER_FLUSH ||
+		    s->conn.tls == CONN_TLS_HANDSHAKE || s->auth == AUTH_HELD) {
 			st = STEP_WAIT;
 			break;
 		}
@@ -1118,8 +924,8 @@ session_process(struct session *s)
 	/* At EOF only what can never complete ends the session: a pending
 	 * verdict, a held-back AUTH reply or a reply backlog is waited for
 	 * (the plugin's timeout= and --timeout still bound the wait). */
-	if (s->conn.eof && !s->conn.dead && !s->conn.close_after_flush &&
-	    (st == STEP_NEED_INPUT || s->conn.tls_after_flush))
+	if (s->conn.eof && s->conn.life == CONN_OPEN &&
+	    (st == STEP_NEED_INPUT || s->conn.tls == CONN_TLS_AFTER_FLUSH))
 		session_eof(s);
 }
 
@@ -1153,7 +959,7 @@ on_eof(void *owner)
 	struct session *s = owner;
 
 	session_process(s);
-	if (!s->conn.dead && !s->conn.close_after_flush &&
+	if (s->conn.life == CONN_OPEN &&
 	    conn_peer_gone(&s->conn))
 		conn_kill(&s->conn, session_eof_reason(s, "client gone"));
 }
@@ -1335,12 +1141,12 @@ session_accept_on(struct server *srv, int fd, const struct sockaddr *peer,
 void
 session_shutdown(struct session *s)
 {
-	if (s->conn.tls_handshaking) {
+	if (s->conn.tls == CONN_TLS_HANDSHAKE) {
 		/* No SMTP yet on this channel (and no reply can go out in
 		 * plaintext): do not wait for the handshake to finish. */
-		s->conn.dead = 1;
+		s->conn.life = CONN_DEAD;
 		s->conn.close_reason = "shutdown during TLS handshake";
-	} else if (!s->chain.run.active && s->tx == NULL && !s->conn.close_after_flush &&
+	} else if (!s->chain.run.active && s->tx == NULL && s->conn.life == CONN_OPEN &&
 	    s->state != SESSION_BODY && !s->bdat.reading) {
 		session_reply(s, 421, "4.3.2", "%s Service shutting down, closing "
 		    "connection", s->info.hostname);
@@ -1354,13 +1160,13 @@ session_shutdown(struct session *s)
 void
 session_force_close(struct session *s)
 {
-	if (!s->conn.close_after_flush) {
+	if (s->conn.life == CONN_OPEN) {
 		session_reply(s, 421, "4.3.2", "%s Service shutting down, closing "
 		    "connection", s->info.hostname);
 		session_close(s, "shutdown timeout");
 	}
 	conn_flush(&s->conn);
-	s->conn.dead = 1;
+	s->conn.life = CONN_DEAD;
 	session_event_end(s);
 }
 
@@ -1480,12 +1286,12 @@ session_event_end(struct session *s)
 	/* A flush that drains the queue at once brings no write event: go
 	 * on with the commands that the output high-water mark held back
 	 * (no read event would either: they are already buffered). */
-	while (!s->conn.dead && s->conn.out_sent < s->conn.out_len &&
-	    conn_flush(&s->conn) == 0 && !s->conn.dead && s->conn.in != NULL &&
+	while (s->conn.life != CONN_DEAD && s->conn.out_sent < s->conn.out_len &&
+	    conn_flush(&s->conn) == 0 && s->conn.life != CONN_DEAD && s->conn.in != NULL &&
 	    s->conn.in_start < s->conn.in_end)
 		session_process(s);
 	conn_update(&s->conn);
-	if (s->conn.dead)
+	if (s->conn.life == CONN_DEAD)
 		session_free(s);
 }
 

@@ -116,7 +116,7 @@ tls_start(struct conn *s, SSL_CTX *ctx)
 		return -1;
 	}
 	SSL_set_accept_state(s->ssl);
-	s->tls_handshaking = 1;
+	s->tls = CONN_TLS_HANDSHAKE;
 	return 0;
 }
 
@@ -158,7 +158,7 @@ tls_handshake(struct conn *s)
 	if (r == 1) {
 		struct tls_names *n = calloc(1, sizeof(*n));
 
-		s->tls_handshaking = 0;
+		s->tls = CONN_TLS_ON;
 		s->tls_want_write = 0;
 		if (n == NULL)
 			return -1;
@@ -242,7 +242,7 @@ tls_free(struct conn *s)
 		SSL_free(s->ssl);
 		s->ssl = NULL;
 	}
-	s->tls_handshaking = 0;
+	s->tls = CONN_PLAIN;
 	free(s->tls_names);
 	s->tls_names = NULL;
 }
