@@ -15,6 +15,29 @@
 #include "body.h"
 #include "log.h"
 
+/* Where the delivery of the current piece of message stands. */
+struct body_cursor {
+	unsigned char *data;		/* decoded bytes (in the input buffer) */
+	size_t len;
+	size_t in_used;			/* input bytes to consume afterwards */
+	size_t hdr_off;			/* header splitter progress in data */
+	unsigned end : 1;		/* the end marker was seen */
+	unsigned busy : 1;		/* a piece is being delivered */
+	unsigned chunk_started : 1;	/* headers done, chunk walk started */
+};
+
+/* The state of one message while it streams. */
+struct body_msg {
+	struct body_cursor cur;
+	struct data_decoder dec;	/* DATA */
+	struct header_splitter *hs;	/* only during the header section */
+	unsigned char *scratch;		/* --bare-lf=normalize output buffer */
+	char *hdr_tmp;			/* a header past the store's budget */
+	size_t hdr_fields;		/* header fields seen, stored or not */
+	uint64_t hdr_section;		/* octets of the header section so far */
+	size_t hops;			/* Received: fields seen */
+};
+
 void
 body_init(struct body *b, struct chain *chain, struct conn *conn,
     struct tx *const *tx, const struct body_ops *ops, void *owner,
@@ -49,21 +72,34 @@ set_phase(struct body *b, enum body_phase phase)
 	}
 }
 
+/* msg_free - a message's state, all of it (NULL: nothing) */
+static void
+msg_free(struct body_msg *m)
+{
+	if (m == NULL)
+		return;
+	free(m->hs);
+	free(m->scratch);
+	free(m->hdr_tmp);
+	free(m);
+}
+
 int
 body_begin(struct body *b, int bdat)
 {
-	if ((b->hs = malloc(sizeof(*b->hs))) == NULL)
-		return -1;
-	if (!bdat && b->bare == DATA_BARE_NORMALIZE &&
-	    (b->scratch = malloc(2 * CONN_INBUF)) == NULL) {
-		free(b->hs);
-		b->hs = NULL;
+	struct body_msg *m = calloc(1, sizeof(*m));
+
+	if (m == NULL || (m->hs = malloc(sizeof(*m->hs))) == NULL ||
+	    (!bdat && b->bare == DATA_BARE_NORMALIZE &&
+	    (m->scratch = malloc(2 * CONN_INBUF)) == NULL)) {
+		msg_free(m);
 		return -1;
 	}
-	header_splitter_init(b->hs);
+	header_splitter_init(m->hs);
 	if (!bdat)
-		data_decoder_init(&b->dec, b->bare);
-	b->cur = (struct body_cursor){ 0 };
+		data_decoder_init(&m->dec, b->bare);
+	msg_free(b->msg);
+	b->msg = m;
 	set_phase(b, BODY_HEADERS);
 	return 0;
 }
@@ -71,29 +107,30 @@ body_begin(struct body *b, int bdat)
 void
 body_reset(struct body *b)
 {
-	free(b->hs);
-	b->hs = NULL;
-	free(b->scratch);
-	b->scratch = NULL;
-	free(b->hdr_tmp);
-	b->hdr_tmp = NULL;
+	msg_free(b->msg);
+	b->msg = NULL;
 	chain_reply_clear(&b->drain_reply);
-	b->hdr_fields = b->hops = 0;
-	b->hdr_section = 0;
-	b->cur = (struct body_cursor){ 0 };
 	b->phase = BODY_IDLE;
 }
 
 int
 body_busy(const struct body *b)
 {
-	return b->cur.busy;
+	return b->msg != NULL && b->msg->cur.busy;
+}
+
+void
+body_new_chunk(struct body *b)
+{
+	if (b->msg != NULL)
+		b->msg->cur = (struct body_cursor){ 0 };
 }
 
 int
 body_saw_bare(const struct body *b)
 {
-	return b->dec.saw_bare_lf || b->dec.saw_bare_cr;
+	return b->msg != NULL && (b->msg->dec.saw_bare_lf ||
+	    b->msg->dec.saw_bare_cr);
 }
 
 void
@@ -115,8 +152,10 @@ body_drain(struct body *b, sh_verdict v, struct chain_reply *r, int code,
 		b->drain_reply.text = strdup(text);
 	}
 	/* A header splitter is no longer needed. */
-	free(b->hs);
-	b->hs = NULL;
+	if (b->msg != NULL) {
+		free(b->msg->hs);
+		b->msg->hs = NULL;
+	}
 }
 
 sh_verdict
@@ -168,6 +207,7 @@ deliver_header(struct body *b, const char *name, size_t nl,
     const char *value, size_t vl)
 {
 	struct tx *tx = *b->tx;
+	struct body_msg *m = b->msg;
 	union chain_arg *arg = &b->chain->run.arg;
 	int stored;
 
@@ -176,7 +216,7 @@ deliver_header(struct body *b, const char *name, size_t nl,
 	 * want of memory, nor keep a field from sh_tx_header(): the message
 	 * fails instead. */
 	if ((stored = tx_store_header(tx, name, nl, value, vl,
-	    b->hdr_section)) < 0) {
+	    m->hdr_section)) < 0) {
 		header_nomem(b, "the header store");
 		return;
 	}
@@ -186,8 +226,8 @@ deliver_header(struct body *b, const char *name, size_t nl,
 	} else {
 		char *tmp = malloc(nl + vl + 2);
 
-		free(b->hdr_tmp);
-		if ((b->hdr_tmp = tmp) == NULL) {
+		free(m->hdr_tmp);
+		if ((m->hdr_tmp = tmp) == NULL) {
 			header_nomem(b, "a header field's copy");
 			return;
 		}
@@ -210,25 +250,26 @@ deliver_header(struct body *b, const char *name, size_t nl,
 static int
 header_refused(struct body *b, const char *name, size_t nl)
 {
+	struct body_msg *m = b->msg;
 	const char *why;
 
-	b->hdr_fields++;
+	m->hdr_fields++;
 	if (nl == 8 && strncasecmp(name, "Received", 8) == 0)
-		b->hops++;
-	if (b->hops > TX_HOPS_MAX) {
+		m->hops++;
+	if (m->hops > TX_HOPS_MAX) {
 		/* RFC 5321 §6.3: a loop; Postfix's "too many hops". */
 		body_drain(b, SH_REJECT, NULL, 554, "5.4.6",
 		    "Too many hops (Received: fields), mail loop?");
 		why = "too many Received: fields";
-	} else if (b->hs->truncated) {
+	} else if (m->hs->truncated) {
 		body_drain(b, SH_REJECT, NULL, 552, "5.3.4",
 		    "Message header field too long");
 		why = "a header field over the size limit";
-	} else if (b->hdr_fields > TX_HEADER_FIELDS_MAX) {
+	} else if (m->hdr_fields > TX_HEADER_FIELDS_MAX) {
 		body_drain(b, SH_REJECT, NULL, 552, "5.3.4",
 		    "Too many header fields");
 		why = "too many header fields";
-	} else if (b->hdr_section > TX_HEADER_SECTION_MAX) {
+	} else if (m->hdr_section > TX_HEADER_SECTION_MAX) {
 		body_drain(b, SH_REJECT, NULL, 552, "5.3.4",
 		    "Message header section too large");
 		why = "a header section over the size limit";
@@ -254,7 +295,8 @@ closed(const struct body *b)
 static enum body_status
 deliver_piece(struct body *b)
 {
-	struct body_cursor *cur = &b->cur;
+	struct body_msg *m = b->msg;
+	struct body_cursor *cur = &m->cur;
 	struct tx *tx = *b->tx;
 	const char *name, *value;
 	size_t nl, vl, used;
@@ -262,12 +304,12 @@ deliver_piece(struct body *b)
 
 	while (b->phase == BODY_HEADERS && b->conn->life == CONN_OPEN) {
 		if (cur->hdr_off < cur->len) {
-			hst = header_splitter_next(b->hs, cur->data + cur->hdr_off,
+			hst = header_splitter_next(m->hs, cur->data + cur->hdr_off,
 			    cur->len - cur->hdr_off, &used, &name, &nl, &value, &vl);
 			cur->hdr_off += used;
-			b->hdr_section += used;
+			m->hdr_section += used;
 		} else if (cur->end) {
-			hst = header_splitter_finish(b->hs, &name, &nl, &value, &vl);
+			hst = header_splitter_finish(m->hs, &name, &nl, &value, &vl);
 			if (hst == HEADER_NEED_MORE) {
 				hst = HEADER_END;
 				vl = 0;
@@ -286,10 +328,10 @@ deliver_piece(struct body *b)
 		if (hst == HEADER_END) {
 			/* A non-header line that began in an earlier piece was
 			 * counted there: the body starts at its first octet. */
-			tx->header_size = b->hdr_section - vl;
+			tx->header_size = m->hdr_section - vl;
 			set_phase(b, BODY_CONTENT);
-			free(b->hs);
-			b->hs = NULL;
+			free(m->hs);
+			m->hs = NULL;
 		}
 		if (hst == HEADER_NEED_MORE && cur->hdr_off >= cur->len && !cur->end)
 			break;
@@ -312,15 +354,16 @@ deliver(struct body *b)
 		return BODY_WAIT;
 	if (closed(b))
 		return BODY_CONTINUE;
-	b->conn->in_start += b->cur.in_used;
-	b->cur.busy = 0;
+	b->conn->in_start += b->msg->cur.in_used;
+	b->msg->cur.busy = 0;
 	return BODY_CONTINUE;
 }
 
 enum body_status
 body_data_step(struct body *b)
 {
-	struct body_cursor *cur = &b->cur;
+	struct body_msg *m = b->msg;
+	struct body_cursor *cur = &m->cur;
 	struct conn *c = b->conn;
 
 	if (!cur->busy) {
@@ -333,9 +376,9 @@ body_data_step(struct body *b)
 			return BODY_NEED_INPUT;
 		in = c->in + c->in_start;
 		inlen = c->in_end - c->in_start;
-		out = b->scratch != NULL ? b->scratch : in;
-		outcap = b->scratch != NULL ? 2 * CONN_INBUF : inlen;
-		st = data_decode(&b->dec, in, inlen, out, outcap, &used, &outlen);
+		out = m->scratch != NULL ? m->scratch : in;
+		outcap = m->scratch != NULL ? 2 * CONN_INBUF : inlen;
+		st = data_decode(&m->dec, in, inlen, out, outcap, &used, &outlen);
 		if (st == DATA_MORE && used == 0)
 			return BODY_NEED_INPUT;	/* a '.' or ".\r" tail */
 		*cur = (struct body_cursor){ .data = out, .len = outlen,
@@ -355,10 +398,9 @@ body_data_step(struct body *b)
 enum body_status
 body_bdat_step(struct body *b, uint64_t *remaining, int last, int discard)
 {
-	struct body_cursor *cur = &b->cur;
 	struct conn *c = b->conn;
 
-	if (!cur->busy) {
+	if (!body_busy(b)) {
 		struct tx *tx = *b->tx;
 		size_t avail = c->in != NULL ? c->in_end - c->in_start : 0;
 		size_t n = *remaining < avail ? (size_t)*remaining : avail;
@@ -370,8 +412,9 @@ body_bdat_step(struct body *b, uint64_t *remaining, int last, int discard)
 			c->in_start += n;	/* never buffered, never delivered */
 			return *remaining == 0 ? BODY_END : BODY_CONTINUE;
 		}
-		/* An empty piece at LAST still ends the header section. */
-		*cur = (struct body_cursor){ .data = c->in != NULL ?
+		/* An empty piece at LAST still ends the header section (a
+		 * message that is delivered has begun: b->msg is there). */
+		b->msg->cur = (struct body_cursor){ .data = c->in != NULL ?
 		    c->in + c->in_start : NULL, .len = n, .in_used = n,
 		    .end = last && *remaining == 0, .busy = 1 };
 		tx->body_size += n;

@@ -13,9 +13,11 @@
  * DISCONNECT goes up through body_ops, the rest through the return values
  * and body_take_drain().
  *
- * Memory ownership: struct body owns the header splitter, the normalize
- * scratch buffer, a header field's temporary copy and the drain reply,
- * all per message and freed in body_reset().  It borrows the chain, the
+ * Memory ownership: struct body owns the per-message state (struct
+ * body_msg, allocated by body_begin: the cursor, the decoder, the header
+ * splitter, the normalize scratch buffer, a header field's temporary
+ * copy) and the drain reply, freed in body_reset(); an idle connection
+ * carries none of it.  It borrows the chain, the
  * connection and the session's transaction.
  */
 #ifndef BODY_H
@@ -48,16 +50,7 @@ struct body_ops {
 	void (*disconnect)(void *owner);
 };
 
-/* Where the delivery of the current piece of message stands. */
-struct body_cursor {
-	unsigned char *data;		/* decoded bytes (in the input buffer) */
-	size_t len;
-	size_t in_used;			/* input bytes to consume afterwards */
-	size_t hdr_off;			/* header splitter progress in data */
-	unsigned end : 1;		/* the end marker was seen */
-	unsigned busy : 1;		/* a piece is being delivered */
-	unsigned chunk_started : 1;	/* headers done, chunk walk started */
-};
+struct body_msg;
 
 struct body {
 	struct chain *chain;
@@ -70,14 +63,7 @@ struct body {
 	enum data_bare_policy bare;
 
 	enum body_phase phase;
-	struct body_cursor cur;
-	struct data_decoder dec;	/* DATA */
-	struct header_splitter *hs;	/* only during the header section */
-	unsigned char *scratch;		/* --bare-lf=normalize output buffer */
-	char *hdr_tmp;			/* a header past the store's budget */
-	size_t hdr_fields;		/* header fields seen, stored or not */
-	uint64_t hdr_section;		/* octets of the header section so far */
-	size_t hops;			/* Received: fields seen */
+	struct body_msg *msg;		/* while a message streams (body.c) */
 	sh_verdict drain_verdict;	/* the reply owed after draining */
 	struct chain_reply drain_reply;
 };
@@ -102,6 +88,8 @@ void body_drain(struct body *b, sh_verdict v, struct chain_reply *r,
 sh_verdict body_take_drain(struct body *b, struct chain_reply *r);
 /* body_busy - a piece is being delivered (the input must not move) */
 int body_busy(const struct body *b);
+/* body_new_chunk - a BDAT chunk begins: its pieces start afresh */
+void body_new_chunk(struct body *b);
 /* body_data_step - DATA: decode and deliver the next piece */
 enum body_status body_data_step(struct body *b);
 /* body_bdat_step - BDAT: deliver up to *remaining octets of the chunk

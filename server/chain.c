@@ -9,6 +9,7 @@
  * zero-delay timer, never inside sh_resume(), so a plugin never re-enters
  * itself.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,7 +146,8 @@ call_hook(struct chain *c, size_t i)
 	struct plugin *p = &c->plugins[i];
 	struct chain_run *r = &c->run;
 	const char *hook = chain_hook_name(r->hook);
-	sh_ctx *ctx = c->ops->ctx(c->owner, i, hook, &r->reply, 1);
+	_Alignas(max_align_t) unsigned char storage[CHAIN_CTX_STORAGE];
+	sh_ctx *ctx = c->ops->ctx(c->owner, storage, i, hook, &r->reply, 1);
 	sh_verdict v = SH_CONTINUE;
 	double t0, dt;
 
@@ -185,7 +187,8 @@ call_hook(struct chain *c, size_t i)
 	}
 	if (c->metrics != NULL)
 		metrics_hook_call(c->metrics, i, r->hook, v == SH_PENDING &&
-		    c->pend.phase != PENDING_IN_HOOK ? SH_TEMPFAIL : v,
+		    (c->pend == NULL || c->pend->phase != PENDING_IN_HOOK) ?
+		    SH_TEMPFAIL : v,
 		    (uint64_t)(dt * 1e9), dt > HOOK_BLOCK_WARN);
 	return v;
 }
@@ -194,8 +197,8 @@ call_hook(struct chain *c, size_t i)
 static void
 settled(struct chain *c, size_t i, sh_verdict v, int timed_out)
 {
-	double waited = c->pend.phase == PENDING_WAITING ?
-	    ev_time() - c->pend.since : 0;
+	double waited = c->pend->phase == PENDING_WAITING ?
+	    ev_time() - c->pend->since : 0;
 
 	if (c->metrics != NULL)
 		metrics_hook_settled(c->metrics, i, c->run.hook, v,
@@ -251,8 +254,10 @@ skipped(const struct chain *c, size_t i)
 static void
 pend_clear(struct chain *c)
 {
-	struct pending_state *pd = &c->pend;
+	struct pending_state *pd = c->pend;
 
+	if (pd == NULL)
+		return;
 	ev_timer_stop(c->loop, &pd->timeout);
 	ev_timer_stop(c->loop, &pd->kick);
 	pd->generation = 0;
@@ -267,11 +272,11 @@ pend_clear(struct chain *c)
 static sh_verdict
 take_resolved(struct chain *c)
 {
-	sh_verdict v = c->pend.verdict;
+	sh_verdict v = c->pend->verdict;
 
 	chain_reply_clear(&c->run.reply);
-	c->run.reply = c->pend.reply;
-	c->pend.reply = (struct chain_reply){ 0 };
+	c->run.reply = c->pend->reply;
+	c->pend->reply = (struct chain_reply){ 0 };
 	pend_clear(c);
 	return v;
 }
@@ -290,24 +295,24 @@ chain_step(struct chain *c)
 			continue;
 		v = call_hook(c, i);
 		if (v == SH_PENDING) {
-			if (c->pend.phase != PENDING_IN_HOOK) {
+			if (c->pend == NULL || c->pend->phase != PENDING_IN_HOOK) {
 				log_msg(LOG_ERROR, "%s: plugin %s returned PENDING from "
 				    "%s without sh_pend(); taken as TEMPFAIL", c->log_id,
 				    c->plugins[i].name, chain_hook_name(r->hook));
 				v = SH_TEMPFAIL;
-			} else if (c->pend.resolved) {
+			} else if (c->pend->resolved) {
 				/* Resumed before returning: act on it now that the
 				 * plugin's call is over (ev.pod on re-entrancy). */
-				settled(c, i, c->pend.verdict, 0);
+				settled(c, i, c->pend->verdict, 0);
 				v = take_resolved(c);
 			} else {
-				c->pend.phase = PENDING_WAITING;
-				c->pend.since = ev_time();
-				ev_timer_set(&c->pend.timeout, c->plugins[i].timeout, 0);
-				ev_timer_start(c->loop, &c->pend.timeout);
+				c->pend->phase = PENDING_WAITING;
+				c->pend->since = ev_time();
+				ev_timer_set(&c->pend->timeout, c->plugins[i].timeout, 0);
+				ev_timer_start(c->loop, &c->pend->timeout);
 				return;
 			}
-		} else if (c->pend.generation != 0) {
+		} else if (c->pend != NULL && c->pend->generation != 0) {
 			/* sh_pend() without PENDING: the token goes stale. */
 			pend_clear(c);
 		}
@@ -352,12 +357,12 @@ static void
 pend_kick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct chain *c = w->data;
-	size_t i = c->pend.plugin;
+	size_t i = c->pend->plugin;
 
 	(void)loop, (void)revents;
-	if (c->pend.phase != PENDING_WAITING || !c->pend.resolved)
+	if (c->pend->phase != PENDING_WAITING || !c->pend->resolved)
 		return;
-	settled(c, i, c->pend.verdict, 0);
+	settled(c, i, c->pend->verdict, 0);
 	chain_continue_with(c, i, take_resolved(c));
 }
 
@@ -366,14 +371,14 @@ static void
 pend_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct chain *c = w->data;
-	size_t i = c->pend.plugin;
+	size_t i = c->pend->plugin;
 	struct plugin *p = &c->plugins[i];
-	sh_cancel_fn cancel = c->pend.cancel;
-	void *arg = c->pend.cancel_arg;
+	sh_cancel_fn cancel = c->pend->cancel;
+	void *arg = c->pend->cancel_arg;
 	sh_verdict v = p->on_timeout;
 
 	(void)loop, (void)revents;
-	if (c->pend.phase != PENDING_WAITING)
+	if (c->pend->phase != PENDING_WAITING)
 		return;
 	settled(c, i, v, 1);
 	log_msg(LOG_WARN, "%s: plugin %s gave no %s verdict within %gs; taken "
@@ -405,18 +410,18 @@ chain_init(struct chain *c, struct plugin *plugins, size_t n,
 	c->ops = ops;
 	c->owner = owner;
 	c->log_id = log_id;
-	ev_init(&c->pend.timeout, pend_timeout_cb);
-	c->pend.timeout.data = c;
-	ev_init(&c->pend.kick, pend_kick_cb);
-	c->pend.kick.data = c;
 }
 
 void
 chain_destroy(struct chain *c)
 {
-	ev_timer_stop(c->loop, &c->pend.timeout);
-	ev_timer_stop(c->loop, &c->pend.kick);
-	chain_reply_clear(&c->pend.reply);
+	if (c->pend != NULL) {
+		ev_timer_stop(c->loop, &c->pend->timeout);
+		ev_timer_stop(c->loop, &c->pend->kick);
+		chain_reply_clear(&c->pend->reply);
+		free(c->pend);
+		c->pend = NULL;
+	}
 	chain_reply_clear(&c->run.reply);
 }
 
@@ -429,7 +434,7 @@ chain_message_begin(struct chain *c)
 int
 chain_waiting(const struct chain *c)
 {
-	return c->pend.phase == PENDING_WAITING;
+	return c->pend != NULL && c->pend->phase == PENDING_WAITING;
 }
 
 const char *
@@ -442,8 +447,22 @@ chain_decider_name(const struct chain *c)
 uint64_t
 chain_pend(struct chain *c, size_t plugin, sh_cancel_fn cancel, void *arg)
 {
-	struct pending_state *pd = &c->pend;
+	struct pending_state *pd = c->pend;
 
+	if (pd == NULL) {
+		/* The first pending verdict of this connection: most never
+		 * pend, so an idle connection does not carry the timers. */
+		if ((pd = calloc(1, sizeof(*pd))) == NULL) {
+			log_msg(LOG_ERROR, "%s: out of memory for a pending verdict",
+			    c->log_id);
+			return 0;
+		}
+		ev_init(&pd->timeout, pend_timeout_cb);
+		pd->timeout.data = c;
+		ev_init(&pd->kick, pend_kick_cb);
+		pd->kick.data = c;
+		c->pend = pd;
+	}
 	if (pd->generation == 0) {
 		pd->generation = ++c->next_generation;
 		pd->plugin = plugin;
@@ -459,10 +478,10 @@ int
 chain_resume(struct chain *c, uint64_t generation, sh_verdict verdict,
     int code, const char *enhanced, const char *text)
 {
-	struct pending_state *pd = &c->pend;
+	struct pending_state *pd = c->pend;
 	const char *name;
 
-	if (generation == 0 || pd->generation != generation || pd->resolved)
+	if (pd == NULL || generation == 0 || pd->generation != generation || pd->resolved)
 		return -1;
 	name = c->plugins[pd->plugin].name;
 	if ((unsigned)verdict >= SH_PENDING) {
@@ -486,15 +505,18 @@ chain_resume(struct chain *c, uint64_t generation, sh_verdict verdict,
 int
 chain_cancel(struct chain *c)
 {
-	struct pending_state *pd = &c->pend;
-	sh_cancel_fn cancel = pd->cancel;
-	void *arg = pd->cancel_arg;
-	int waiting = pd->phase == PENDING_WAITING && !pd->resolved;
+	struct pending_state *pd = c->pend;
 	int cut = c->run.active;
+	sh_cancel_fn cancel;
+	void *arg;
+	int waiting;
 
 	c->run.active = 0;
-	if (pd->generation == 0)
+	if (pd == NULL || pd->generation == 0)
 		return cut;
+	cancel = pd->cancel;
+	arg = pd->cancel_arg;
+	waiting = pd->phase == PENDING_WAITING && !pd->resolved;
 	pend_clear(c);
 	if (waiting && cancel != NULL)
 		cancel(arg);
@@ -511,13 +533,14 @@ notify(struct chain *c, int disconnect)
 		struct plugin *p = &c->plugins[i];
 		void (*fn)(sh_ctx *) = disconnect ? plugin_hook(p, disconnect) :
 		    plugin_hook(p, reset);
+		_Alignas(max_align_t) unsigned char storage[CHAIN_CTX_STORAGE];
 		sh_ctx *ctx;
 		double t0, dt;
 
 		if (fn == NULL)
 			continue;
-		ctx = c->ops->ctx(c->owner, i, disconnect ? "disconnect" : "reset",
-		    NULL, 0);
+		ctx = c->ops->ctx(c->owner, storage, i, disconnect ? "disconnect" :
+		    "reset", NULL, 0);
 		t0 = hook_clock();
 		fn(ctx);
 		dt = hook_clock() - t0;

@@ -52,12 +52,17 @@ union chain_arg {
 /* A walk's end: arg is what chain_start() was given with it. */
 typedef void (*chain_done_fn)(void *arg, sh_verdict verdict);
 
+/* Room the chain gives the owner for the context of one hook call: it
+ * lives on the chain's stack for the call, not in every connection. */
+#define CHAIN_CTX_STORAGE 128
+
 struct chain_ops {
-	/* ctx - the context for one call of plugin `plugin` in hook_name:
-	 * reply is where its sh_reply() goes (NULL in notifications),
-	 * verdict_hook whether it may pend */
-	sh_ctx *(*ctx)(void *owner, size_t plugin, const char *hook_name,
-	    struct chain_reply *reply, int verdict_hook);
+	/* ctx - the context for one call of plugin `plugin` in hook_name,
+	 * built in storage (CHAIN_CTX_STORAGE octets, aligned for any
+	 * object): reply is where its sh_reply() goes (NULL in
+	 * notifications), verdict_hook whether it may pend */
+	sh_ctx *(*ctx)(void *owner, void *storage, size_t plugin,
+	    const char *hook_name, struct chain_reply *reply, int verdict_hook);
 	/* resumed - a walk went on from the loop (a late verdict or a
 	 * timeout) and may have finished: the owner's event is over */
 	void (*resumed)(void *owner);
@@ -108,7 +113,7 @@ struct chain {
 	uint64_t next_generation;
 	uint64_t skip_header, skip_chunk;	/* fan-out opt-outs, per plugin */
 	struct chain_run run;
-	struct pending_state pend;
+	struct pending_state *pend;	/* allocated at the first sh_pend() */
 };
 
 /* chain_init - an idle chain over plugins[0..n) (n <= CONFIG_MAX_PLUGINS) */

@@ -68,21 +68,22 @@ struct bdat_state {
 	unsigned failed : 1;		/* this transaction failed at an earlier
 					 * BDAT: later ones are discarded with
 					 * code/enhanced until LAST or RSET */
+	unsigned text_size : 1;		/* text is followed by the octets
+					 * discarded (size) */
 	int code;			/* the discard (or failure) reply */
 	char enhanced[16];
-	char text[160];
+	const char *text;		/* a static text */
 };
 
 struct session {
 	struct server *srv;
 	struct session *prev, *next;	/* server's list of live sessions */
 	uint64_t id;
-	char id_str[20];
-	char log_id[28];		/* "session " id_str, for log lines */
+	char log_id[28];		/* "session 00002A", for log lines */
+	const char *id_str;		/* "00002A": the end of log_id */
 	struct conn conn;		/* the bytes (conn.c) */
 	struct chain chain;		/* the plugins' verdicts (chain.c) */
 	struct host_conn hc;		/* what the host API sees (host_api.c) */
-	struct host_ctx hctx;		/* the context of the hook call */
 	double started;
 	enum session_state state;
 	unsigned esmtp : 1, early_talker : 1;

@@ -55,26 +55,24 @@ bdat_begin(struct session *s, unsigned long long size, int last)
 	bd->last = last != 0;
 	bd->reading = 1;
 	bd->discard = bd->error = 0;
-	s->body.cur = (struct body_cursor){ 0 };
+	body_new_chunk(&s->body);
 }
 
 /* bdat_discard - read the chunk, deliver nothing, then reply (error:
  * the reply counts toward --max-errors) */
-static void __attribute__((format(printf, 5, 6)))
+static void
 bdat_discard(struct session *s, int code, const char *enh, int error,
-    const char *fmt, ...)
+    const char *text)
 {
 	struct bdat_state *bd = &s->bdat;
-	va_list ap;
 
 	bd->discard = 1;
 	bd->error = error != 0;
 	bd->code = code;
 	if (enh != bd->enhanced)
 		snprintf(bd->enhanced, sizeof(bd->enhanced), "%s", enh);
-	va_start(ap, fmt);
-	vsnprintf(bd->text, sizeof(bd->text), fmt, ap);
-	va_end(ap);
+	bd->text = text;
+	bd->text_size = 0;
 }
 
 /* bdat_fail - the transaction fails at this BDAT before any of its
@@ -86,7 +84,7 @@ bdat_fail(struct session *s, int code, const char *enh, int error,
 {
 	session_tx_end(s, 0);
 	session_enter(s, SESSION_READY);
-	bdat_discard(s, code, enh, error, "%s", text);
+	bdat_discard(s, code, enh, error, text);
 	s->bdat.failed = !s->bdat.last;
 }
 
@@ -121,7 +119,7 @@ bdat_refuse(struct session *s, const char *args, size_t len, int code,
 	if (s->tx != NULL && (s->state == SESSION_RCPT || s->state == SESSION_BDAT))
 		bdat_fail(s, code, enh, 1, text);
 	else
-		bdat_discard(s, code, enh, 1, "%s", text);
+		bdat_discard(s, code, enh, 1, text);
 }
 
 static void
@@ -165,7 +163,8 @@ cmd_bdat(struct session *s, const char *args, size_t len)
 		bd->failed = 0;		/* STARTTLS reset the session */
 	if (bd->failed) {
 		bdat_discard(s, bd->code, bd->enhanced, 0, "Message refused at an "
-		    "earlier BDAT; %llu octets discarded", (unsigned long long)bd->size);
+		    "earlier BDAT");
+		bd->text_size = 1;
 		return;
 	}
 	switch (s->state) {
@@ -218,6 +217,10 @@ bdat_end(struct session *s)
 		bd->discard = 0;
 		if (bd->error)
 			protocol_error(s, bd->code, bd->enhanced, bd->text);
+		else if (bd->text_size)
+			session_reply(s, bd->code, bd->enhanced[0] != '\0' ?
+			    bd->enhanced : NULL, "%s; %llu octets discarded",
+			    bd->text, (unsigned long long)bd->size);
 		else
 			session_reply(s, bd->code, bd->enhanced[0] != '\0' ?
 			    bd->enhanced : NULL, "%s", bd->text);

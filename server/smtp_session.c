@@ -1032,19 +1032,21 @@ static const struct conn_events session_conn_events = {
 	.event_end = on_event_end,
 };
 
-/* chain_ctx - the context of one hook call: the session's one host_ctx
- * (hook calls never nest) */
+_Static_assert(sizeof(struct host_ctx) <= CHAIN_CTX_STORAGE,
+    "struct host_ctx must fit the chain's context storage");
+
+/* chain_ctx - the context of one hook call, in the chain's storage */
 static sh_ctx *
-chain_ctx(void *owner, size_t plugin, const char *hook_name,
+chain_ctx(void *owner, void *storage, size_t plugin, const char *hook_name,
     struct chain_reply *reply, int verdict_hook)
 {
 	struct session *s = owner;
+	struct host_ctx *c = storage;
 
-	host_ctx_init(&s->hctx, s->srv, &s->srv->plugins[plugin], &s->hc,
-	    hook_name);
-	s->hctx.reply = reply;
-	s->hctx.verdict_hook = verdict_hook;
-	return &s->hctx.pub;
+	host_ctx_init(c, s->srv, &s->srv->plugins[plugin], &s->hc, hook_name);
+	c->reply = reply;
+	c->verdict_hook = verdict_hook;
+	return &c->pub;
 }
 
 /* chain_resumed - a late verdict or a timeout moved the walk on */
@@ -1086,8 +1088,9 @@ session_accept_on(struct server *srv, int fd, const struct sockaddr *peer,
 	}
 	s->srv = srv;
 	s->id = ++srv->next_session_id;
-	snprintf(s->id_str, sizeof(s->id_str), "%06llX", (unsigned long long)s->id);
-	snprintf(s->log_id, sizeof(s->log_id), "session %s", s->id_str);
+	snprintf(s->log_id, sizeof(s->log_id), "session %06llX",
+	    (unsigned long long)s->id);
+	s->id_str = s->log_id + strlen("session ");
 	s->hc = (struct host_conn){ .id = s->id, .log_id = s->log_id,
 	    .info = &s->info, .tx = &s->tx, .slots = s->slots,
 	    .chain = &s->chain };

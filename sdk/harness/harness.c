@@ -477,9 +477,9 @@ sh_harness_expire(sh_harness *h)
 			ev_feed_event(h->srv.loop, &s->auth_delay, EV_TIMER);
 			n++;
 		}
-		if (ev_is_active(&s->chain.pend.timeout)) {
-			ev_timer_stop(h->srv.loop, &s->chain.pend.timeout);
-			ev_feed_event(h->srv.loop, &s->chain.pend.timeout, EV_TIMER);
+		if (s->chain.pend != NULL && ev_is_active(&s->chain.pend->timeout)) {
+			ev_timer_stop(h->srv.loop, &s->chain.pend->timeout);
+			ev_feed_event(h->srv.loop, &s->chain.pend->timeout, EV_TIMER);
 			n++;
 		}
 	}
