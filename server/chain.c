@@ -222,8 +222,11 @@ chain_apply(struct chain *c, size_t i, sh_verdict v)
 {
 	struct chain_run *r = &c->run;
 
-	if (v == SH_CONTINUE)
+	if (v == SH_CONTINUE) {
+		/* No opinion: a reply set with it is not the next decider's. */
+		chain_reply_clear(&r->reply);
 		return 0;
+	}
 	if (r->fanout && v == SH_ACCEPT) {
 		/* "I need no more of this message"; others still get it. */
 		if (r->hook == SH_HOOK_HEADER)
@@ -335,7 +338,7 @@ chain_start(struct chain *c, sh_hook_id hook, int fanout, chain_done_fn done,
 	r->hook = hook;
 	r->fanout = fanout != 0;
 	r->next = 0;
-	r->decider = 0;
+	r->decider = c->nplugins;	/* nobody yet: chain_decider_name() "?" */
 	r->done = done;
 	r->done_arg = arg;
 	r->active = 1;

@@ -188,10 +188,14 @@ static const sh_host_api test_api = {
 /* ---- the owner ---- */
 
 static sh_ctx *
-o_ctx(void *owner, size_t plugin, const char *hook_name,
+o_ctx(void *owner, void *storage, size_t plugin, const char *hook_name,
     struct chain_reply *reply, int verdict_hook)
 {
 	struct owner *o = owner;
+
+	/* The chain offers storage for the context; this owner keeps its
+	 * own per plugin, so that tests can look at it afterwards. */
+	cr_assert_not_null(storage);
 	struct tctx *t = &o->ctx[plugin];
 	struct rec *r = &o->rec[plugin];
 
@@ -523,7 +527,7 @@ spin(int turns)
 static void
 walk(sh_hook_id h, int fanout)
 {
-	chain_start(&O.chain, h, fanout, on_done);
+	chain_start(&O.chain, h, fanout, on_done, &O);
 }
 
 /* set_header / set_chunk - the walk's argument (members of one union:
