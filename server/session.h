@@ -1,13 +1,12 @@
 /*
- * session.h - one SMTP connection: its buffers, transaction, chain walk
+ * session.h - one SMTP session: the state machine's view of a connection
  *
- * Memory ownership: struct session owns its fd, its watchers, the input
- * and output buffers (allocated while there is data, freed when empty so
- * an idle connection costs only this struct), the HELO name, the
- * per-plugin connection slots and the current transaction.  struct tx
- * owns the envelope (sender and recipients, one block each), the header
- * store, the trace block and the per-plugin transaction slots.  Both are
- * freed on exactly one path each: tx_end() and session_free().
+ * Memory ownership: struct session holds its connection (struct conn:
+ * fd, watchers, buffers), its chain (walk, pending verdict), its body
+ * (the message streaming), the HELO name, the AUTH state, the per-plugin
+ * connection slots and the current transaction (struct tx, tx.h).  Each
+ * is freed on exactly one path: the transaction in session_tx_end(),
+ * everything else in session_free().
  */
 #ifndef SESSION_H
 #define SESSION_H
