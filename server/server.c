@@ -332,7 +332,8 @@ server_plugins_init(struct server *srv, char *errbuf, size_t errsize)
 	}
 	for (i = 0; i < srv->nplugins; i++) {
 		struct plugin *p = &srv->plugins[i];
-		int (*init)(sh_ctx *, const sh_arg *, size_t) = p->desc->init;
+		int (*init)(sh_ctx *, const sh_arg *, size_t) =
+		    plugin_hook(p, init);
 		struct host_ctx c;
 		char err[512] = "";
 
