@@ -51,7 +51,9 @@
  *	header		each header field as it streams past, unfolded.
  *	chunk		each piece of the message (headers and body, after
  *			dot-unstuffing, CRLF kept) in arrival order.
- *	eom		the end of the message; the last chance to add headers.
+ *	eom		the end of the message; the last chance to add headers
+ *			and the one place to edit the message (MESSAGE
+ *			EDITS below).
  *	reset		the transaction ends WITHOUT being accepted (RSET, a
  *			new MAIL after a rejected message, a rejected or
  *			failed message, a new EHLO, disconnect mid-transaction).
@@ -373,7 +375,9 @@ typedef struct sh_plugin {
 	sh_verdict (*chunk)(sh_ctx *ctx, const unsigned char *data, size_t len);
 	/* eom - the message is complete.  ACCEPT only once you have taken
 	 * responsibility for it (stored durably, relayed); the host replies
-	 * 250 only on ACCEPT.  Headers may be added with sh_add_header(). */
+	 * 250 only on ACCEPT.  Headers may be added with sh_add_header(),
+	 * the message edited with sh_header_insert() and the rest of MESSAGE
+	 * EDITS; a storing plugin writes sh_tx_head_part()'s parts. */
 	sh_verdict (*eom)(sh_ctx *ctx);
 	/* reset - the transaction ended without being accepted. */
 	void (*reset)(sh_ctx *ctx);
