@@ -270,6 +270,7 @@ tx_free(struct tx *tx)
 	free(tx->trace);
 	free(tx->scratch);
 	free(tx->hdr_tmp);
+	tx_edits_free(tx->edits);
 	chain_reply_clear(&tx->drain_reply);
 	free(tx);
 }
