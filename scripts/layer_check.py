@@ -13,7 +13,8 @@ A -> B when unit A uses a symbol that unit B defines, and reports every
 group of units that depend on each other in a circle (strongly connected
 components of more than one unit).  The SMTP command files (smtp_*.c other
 than the pure parser smtp_parse.c) share the session's helpers and count as
-one module, "smtp".  Prints the modules bottom-up with what each uses;
+one module, "smtp"; the transaction's files (tx.c, tx_*.c: one header,
+tx.h) are one module, "tx".  Prints the modules bottom-up with what each uses;
 exits 1 when there is a circle, 2 on a usage error.
 """
 import os
@@ -23,11 +24,14 @@ import sys
 
 
 def module_of(obj):
-    """server/smtp_bdat.c.o -> smtp; server/chain.c.o -> chain"""
+    """server/smtp_bdat.c.o -> smtp; server/tx_edit.c.o -> tx;
+    server/chain.c.o -> chain"""
     name = os.path.basename(obj)
     name = re.sub(r"\.c\.o$|\.o$", "", name)
     if name.startswith("smtp_") and name != "smtp_parse":
         return "smtp"
+    if name.startswith("tx_"):
+        return "tx"
     return name
 
 

@@ -787,8 +787,20 @@ sh_roles_before(sh_ctx *ctx)
  *	Received: and fields added with sh_add_header() come first and are
  *	not edited.  Names are field names (printable ASCII without ':'),
  *	matched case-insensitively; values are one line without CR or LF,
- *	at most 998 octets with the name.  Each returns 0, or -1 and changes
- *	nothing (bad arguments, no such field, outside eom, out of memory).
+ *	the line "name: value" at most 998 octets (RFC 5322 §2.1.1).  A
+ *	message has at most 1,000 fields, and its edits at most 1 MiB of
+ *	inserted and changed text.  A changed field keeps the name as it was
+ *	spelt and becomes one line; unchanged fields stay byte for byte as
+ *	the client sent them.  Addresses and parameters are checked as on a
+ *	MAIL or RCPT command; an address with 8-bit octets (or SMTPUTF8)
+ *	needs a transaction whose MAIL asked for SMTPUTF8.  Each returns 0,
+ *	or -1 and changes nothing (bad arguments, no such field, a limit,
+ *	outside eom - also logged as a warning -, out of memory).
+ *
+ *	The sh_tx() view follows envelope edits at once, but sender and
+ *	rcpts[i] pointers taken before an edit may be stale: read them
+ *	again.  Text from sh_tx_head_part() stays valid until the
+ *	transaction ends.  The host's Received: is not rewritten.
  */
 
 /* sh_header_insert - insert "name: value" before the field at position
@@ -834,7 +846,8 @@ sh_sender_change(sh_ctx *ctx, const char *address, const char *params)
 }
 
 /* sh_rcpt_add - one more recipient (params as on RCPT: "NOTIFY=NEVER",
- * or NULL); a recipient already in the list is not added twice (-1) */
+ * or NULL); a recipient already in the list is not added twice (-1),
+ * nor one past the daemon's --max-recipients */
 static inline int
 sh_rcpt_add(sh_ctx *ctx, const char *address, const char *params)
 {
@@ -843,9 +856,9 @@ sh_rcpt_add(sh_ctx *ctx, const char *address, const char *params)
 	return ctx->api->rcpt_add(ctx, address, params);
 }
 
-/* sh_rcpt_remove - drop the recipient address (compared as the client
- * gave it, the domain case-insensitively); the last one cannot go (-1):
- * a message always has a recipient */
+/* sh_rcpt_remove - drop every recipient of address (the local part
+ * compared as the client gave it, the domain case-insensitively); the
+ * last one cannot go (-1): a message always has a recipient */
 static inline int
 sh_rcpt_remove(sh_ctx *ctx, const char *address)
 {
@@ -858,9 +871,11 @@ sh_rcpt_remove(sh_ctx *ctx, const char *address)
  * sh_tx_head_part - the index-th part of the final header section (see
  * sh_head_part), for a plugin that stores or relays the message: write
  * the parts in order, then the body from sh_tx_info.header_size on.
- * Valid in eom.  Returns 0 and fills part, or -1 past the last part.
- * Without head edits the parts are the trace block and one range of the
- * message from offset 0: what such a plugin wrote before 1.1.
+ * Valid in eom (elsewhere -1 with a warning).  Returns 0 and fills
+ * part, or -1 past the last part.  Reading the parts in order costs O(1)
+ * each.  Without head edits the parts are the trace block and one range
+ * of the message from offset 0 to header_size: what such a plugin wrote
+ * before 1.1.  Ranges that touch are one part, empty ones are left out.
  */
 static inline int
 sh_tx_head_part(sh_ctx *ctx, size_t index, sh_head_part *part)

@@ -115,6 +115,7 @@ api_tx(sh_ctx *ctx)
 	tx->info.in_headers = tx->in_headers;
 	tx->info.header_size = tx->header_size;
 	tx->info.bdat = tx->bdat;
+	/* info.head_edited is set by the edits themselves (tx_edit.c). */
 	return &tx->info;
 }
 
@@ -123,11 +124,10 @@ api_tx_header(sh_ctx *ctx, size_t index, const char **name, const char **value)
 {
 	struct tx *tx = ctx_tx(ctx);
 
-	if (tx == NULL || index >= tx->nhdr)
+	if (tx == NULL)
 		return -1;
-	*name = tx->hdr_store + tx->hdr_idx[index].name;
-	*value = tx->hdr_store + tx->hdr_idx[index].value;
-	return 0;
+	/* The edited list once a plugin edited it (tx_edit.c). */
+	return tx_header_get(tx, index, name, value);
 }
 
 static size_t
@@ -309,6 +309,81 @@ api_roles_before(sh_ctx *ctx)
 	return r;
 }
 
+/*
+ * edit_tx - the transaction a message edit applies to: only in eom, while
+ * the chain walks it (smtphook.h MESSAGE EDITS); else a warning naming
+ * the plugin, and NULL
+ */
+static struct tx *
+edit_tx(sh_ctx *ctx, const char *what)
+{
+	struct host_ctx *c = HOST(ctx);
+	struct tx *tx = ctx_tx(ctx);
+
+	if (tx == NULL || !c->verdict_hook || !c->conn->chain->run.active ||
+	    c->conn->chain->run.hook != SH_HOOK_EOM) {
+		log_msg(LOG_WARN, "plugin %s: %s() in %s refused (only at eom)",
+		    c->plugin->name, what, c->hook_name);
+		return NULL;
+	}
+	return tx;
+}
+
+static int
+api_header_insert(sh_ctx *ctx, size_t position, const char *name,
+    const char *value)
+{
+	struct tx *tx = edit_tx(ctx, "sh_header_insert");
+
+	return tx != NULL ? tx_header_insert(tx, position, name, value) : -1;
+}
+
+static int
+api_header_change(sh_ctx *ctx, const char *name, size_t occurrence,
+    const char *value)
+{
+	struct tx *tx = edit_tx(ctx, value != NULL ? "sh_header_change" :
+	    "sh_header_remove");
+
+	return tx != NULL ? tx_header_change(tx, name, occurrence, value) : -1;
+}
+
+static int
+api_sender_change(sh_ctx *ctx, const char *address, const char *params)
+{
+	struct tx *tx = edit_tx(ctx, "sh_sender_change");
+
+	return tx != NULL ? tx_sender_change(tx, address, params) : -1;
+}
+
+static int
+api_rcpt_add(sh_ctx *ctx, const char *address, const char *params)
+{
+	struct tx *tx = edit_tx(ctx, "sh_rcpt_add");
+
+	/* The daemon's --max-recipients holds for added ones too. */
+	return tx != NULL ? tx_rcpt_add(tx, address, params,
+	    HOST(ctx)->srv->cfg->max_recipients) : -1;
+}
+
+static int
+api_rcpt_remove(sh_ctx *ctx, const char *address)
+{
+	struct tx *tx = edit_tx(ctx, "sh_rcpt_remove");
+
+	return tx != NULL ? tx_rcpt_remove(tx, address) : -1;
+}
+
+/* api_tx_head_part - valid in eom only: before it, plugins after this
+ * one may still edit, and the header section may not be complete */
+static int
+api_tx_head_part(sh_ctx *ctx, size_t index, sh_head_part *part)
+{
+	struct tx *tx = edit_tx(ctx, "sh_tx_head_part");
+
+	return tx != NULL ? tx_head_part(tx, index, part) : -1;
+}
+
 const sh_host_api host_api_table = {
 	.size = sizeof(sh_host_api),
 	.abi_major = SH_ABI_MAJOR,
@@ -335,4 +410,10 @@ const sh_host_api host_api_table = {
 	.counter_register = api_counter_register,
 	.counter_add = metrics_counter_add,
 	.roles_before = api_roles_before,
+	.header_insert = api_header_insert,
+	.header_change = api_header_change,
+	.sender_change = api_sender_change,
+	.rcpt_add = api_rcpt_add,
+	.rcpt_remove = api_rcpt_remove,
+	.tx_head_part = api_tx_head_part,
 };

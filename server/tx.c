@@ -267,5 +267,6 @@ tx_free(struct tx *tx)
 	free(tx->rcpts);
 	free(tx->hdr_idx);		/* hdr_store is in the same block */
 	free(tx->trace);
+	tx_edits_free(tx->edits);
 	free(tx);
 }

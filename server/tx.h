@@ -53,6 +53,7 @@ struct tx {
 	size_t trace_len;
 	uint64_t header_size;		/* where the body starts, once known */
 	sh_tx_info info;
+	struct tx_edits *edits;	/* NULL until the first head edit */
 	size_t nslots;
 	struct tx_slot slots[];		/* one per plugin */
 };
@@ -82,5 +83,65 @@ int tx_store_header(struct tx *tx, const char *name, size_t nl,
 int tx_add_header(struct tx *tx, const char *name, const char *value);
 /* tx_add_received - the Received: field first in the trace block */
 int tx_add_received(struct tx *tx, const struct tx_received *r);
+
+/*
+ * Message edits at eom (tx_edit.c; smtphook.h "MESSAGE EDITS").  The host
+ * API checks that the chain is in eom; these only check the arguments and
+ * apply the edit at once, so later callers see it.  Each returns 0, or -1
+ * and changes nothing (bad arguments, no such field, a limit, no memory).
+ *
+ * Header fields: the first edit copies the kept fields (hdr_idx) into a
+ * list of its own; original fields keep their raw span, inserted and
+ * changed ones are rendered "Name: value\r\n" and own their text, which
+ * stays valid (also after a later change or removal) until tx_free().
+ * At most TX_HEADER_FIELDS_MAX fields; a field line ("name: value") at
+ * most TX_EDIT_LINE_MAX octets, name printable ASCII without ':', value
+ * without CR or LF; at most TX_EDIT_BYTES_MAX octets of edit text per
+ * message.  Names match case-insensitively, occurrences count from 1.
+ */
+#define TX_EDIT_LINE_MAX 998		/* RFC 5322 §2.1.1 */
+#define TX_EDIT_BYTES_MAX (1024 * 1024)
+
+/* tx_header_count - fields of the (edited) header section */
+size_t tx_header_count(const struct tx *tx);
+/* tx_header_get - the index-th field's name and value; 0, or -1 past
+ * the end */
+int tx_header_get(const struct tx *tx, size_t index, const char **name,
+    const char **value);
+/* tx_header_insert - "name: value" before position (>= count: last) */
+int tx_header_insert(struct tx *tx, size_t position, const char *name,
+    const char *value);
+/* tx_header_change - the occurrence-th field called name gets value;
+ * value NULL removes it */
+int tx_header_change(struct tx *tx, const char *name, size_t occurrence,
+    const char *value);
+
+/*
+ * tx_head_part - the index-th part of the final header section: the trace
+ * block (when not empty), then the fields in order - each inserted or
+ * changed field a text part, each run of unchanged original fields whose
+ * spans touch one range part - then the range from the end of the last
+ * field the store kept (0 when none) to header_size: the fields it did
+ * not keep and the empty line.  Touching ranges are one part (so without
+ * edits: the trace block, then [0, header_size)); empty ones are left
+ * out.  Returns 0, or -1 past the last part.
+ */
+int tx_head_part(struct tx *tx, size_t index, sh_head_part *part);
+
+/*
+ * Envelope edits.  Addresses and parameters are parsed as a MAIL or RCPT
+ * command's would be (smtp_parse_mail_arg); an address with 8-bit octets
+ * needs a transaction that asked for SMTPUTF8 (which an edit cannot
+ * change).  tx_rcpt_add refuses an address already in the list and a
+ * list of max_rcpts; tx_rcpt_remove takes out every recipient of that
+ * address (local part exact, domain case-insensitive) and refuses to take
+ * out the last one.  Both refresh tx->info's envelope members.
+ */
+int tx_sender_change(struct tx *tx, const char *address, const char *params);
+int tx_rcpt_add(struct tx *tx, const char *address, const char *params,
+    size_t max_rcpts);
+int tx_rcpt_remove(struct tx *tx, const char *address);
+/* tx_edits_free - the edits and every text they made (NULL: nothing) */
+void tx_edits_free(struct tx_edits *e);
 
 #endif

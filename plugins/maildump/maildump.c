@@ -10,10 +10,15 @@
  *	chunk	(loop)	pwrite(2) the piece into the spool (page cache)
  *	eom	(loop)	build the header block (Return-Path, Delivered-To,
  *			the host's trace block), hand spool + block to the
- *			pool, return PENDING
+ *			pool, return PENDING; when an earlier plugin edited
+ *			the header section, the block holds the final
+ *			head's text and the job lists the pieces of the
+ *			file (text, spool ranges) in order
+ *			(edited_block())
  *		(pool)	md_store(): tmp/<unique>, header block, the body
- *			copied in the kernel, fsync, rename into new/,
- *			fsync of new/ (store.c)
+ *			copied in the kernel (or, edited, each piece:
+ *			text written, ranges copied in the kernel), fsync,
+ *			rename into new/, fsync of new/ (store.c)
  *		(loop)	md_done(): the spool back to the spares; resume
  *			ACCEPT, or TEMPFAIL 452 4.3.1
  *
@@ -490,6 +495,7 @@ job_free(struct md_job *j)
 		free(j->rdirs[i]);
 	free(j->rdirs);
 	free(j->hdr);
+	free(j->segs);
 	free(j);
 }
 
@@ -597,6 +603,72 @@ header_block(sh_ctx *ctx, const sh_tx_info *tx, struct md_job *j)
 	return 0;
 }
 
+/* seg_add - the next piece of an edited file, joined to the one before
+ * when it goes on where that one stopped */
+static void
+seg_add(struct md_job *j, int text, uint64_t off, uint64_t len)
+{
+	struct md_seg *last = j->nsegs > 0 ? &j->segs[j->nsegs - 1] : NULL;
+
+	if (len == 0)
+		return;
+	if (last != NULL && last->text == text && last->off + last->len == off) {
+		last->len += len;
+		return;
+	}
+	j->segs[j->nsegs++] = (struct md_seg){ .text = text, .off = off,
+	    .len = len };
+}
+
+/*
+ * edited_block - the stored file of a message whose header section an
+ * earlier plugin edited: the envelope lines as header_block() writes
+ * them, then the final head's parts (sh_tx_head_part: the trace block,
+ * inserted and changed fields as text, unchanged fields as ranges of the
+ * message, which is the spool), then the body from header_size on.  Text
+ * goes into j->hdr, the order into j->segs; neighbouring pieces are
+ * joined, so unedited runs cost one copy_file_range(2) each and a head
+ * edited only by inserts costs what an unedited one does.  Everything is
+ * copied from the host here, on the loop: the pool must not call it.
+ * Returns 0, or ENOMEM / E2BIG / EIO (a range outside the spool).
+ */
+static int
+edited_block(sh_ctx *ctx, const sh_tx_info *tx, struct md_job *j)
+{
+	size_t need, text = 0, nparts = 0, i, longest;
+	sh_head_part p;
+
+	need = envelope(tx, NULL, &longest);
+	if (longest > MD_LINE_MAX)
+		return E2BIG;
+	for (i = 0; sh_tx_head_part(ctx, i, &p) == 0; i++) {
+		if (p.text != NULL)
+			text += p.len;
+		else if (p.offset > j->body_len || p.len > j->body_len - p.offset)
+			return EIO;
+		nparts++;
+	}
+	if (tx->header_size > j->body_len)
+		return EIO;
+	if ((j->hdr = malloc(need + text)) == NULL ||
+	    (j->segs = calloc(nparts + 2, sizeof(*j->segs))) == NULL)
+		return ENOMEM;
+	envelope(tx, j->hdr, &longest);
+	j->hdr_len = need;
+	seg_add(j, 1, 0, need);
+	for (i = 0; i < nparts && sh_tx_head_part(ctx, i, &p) == 0; i++) {
+		if (p.text == NULL) {
+			seg_add(j, 0, p.offset, p.len);
+			continue;
+		}
+		memcpy(j->hdr + j->hdr_len, p.text, p.len);
+		seg_add(j, 1, j->hdr_len, p.len);
+		j->hdr_len += p.len;
+	}
+	seg_add(j, 0, tx->header_size, j->body_len - tx->header_size);
+	return 0;
+}
+
 static int
 cmp_str(const void *a, const void *b)
 {
@@ -693,10 +765,14 @@ md_eom(sh_ctx *ctx)
 	j->tx = t;
 	if (j->spool >= 0 && j->body_len <= MD_RECYCLE_MAX)
 		j->recycle = j->reserved = spare_reserve(c);
-	if ((err = header_block(ctx, tx, j)) != 0) {
+	/* An edited header section is rebuilt from its parts; otherwise the
+	 * trace block goes before the spool as it streamed. */
+	if ((err = tx->head_edited ? edited_block(ctx, tx, j) :
+	    header_block(ctx, tx, j)) != 0) {
 		sh_log(ctx, SH_LOG_ERROR, "message not stored: %s",
 		    err == E2BIG ? "an envelope line would be over 998 octets" :
-		    strerror(err));
+		    err == EIO ? "the final header section lies outside the "
+		    "spooled message" : strerror(err));
 		if (j->reserved)
 			c->reserved--;
 		job_free(j);

@@ -47,6 +47,12 @@ struct md_conf {
 	char host[72];		/* gethostname(), sanitised for Maildir */
 };
 
+/* One piece of a stored file whose header section was edited. */
+struct md_seg {
+	int text;		/* 1: j->hdr + off; 0: the spool at off */
+	uint64_t off, len;
+};
+
 /*
  * One message on its way from the spool to new/.  Built on the loop at
  * eom, handed to the pool; md_done() (loop) owns and frees it.  The pool
@@ -63,8 +69,14 @@ struct md_job {
 	int recycle;		/* keep the spool open for done to give
 				 * back (work clears it after an error and
 				 * closes the spool instead) */
-	char *hdr;		/* Return-Path, Delivered-To, trace */
+	char *hdr;		/* Return-Path, Delivered-To, trace; with
+				 * head edits also the final head's text */
 	size_t hdr_len;
+	/* An edited header section (sh_tx_info.head_edited): the file's
+	 * pieces in order, text from hdr and ranges of the spool, copied
+	 * from the host on the loop.  0: hdr, then the whole spool. */
+	struct md_seg *segs;
+	size_t nsegs;
 	char **rdirs;		/* split=rcpt: sanitised, unique names */
 	size_t nrdirs;
 	int cancelled;		/* set by md_cancel(); __atomic access */

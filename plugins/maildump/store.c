@@ -7,6 +7,8 @@
  *	open	tmp/<unique>	O_CREAT|O_EXCL|O_CLOEXEC, mode 0600
  *	write	the header block (Return-Path, Delivered-To, trace)
  *	copy	the body from the spool: copy_file_range(2), in the kernel
+ *		(an edited header section: each piece of the job in order,
+ *		text written, spool ranges copied in the kernel)
  *	fsync	the file				(fsync=yes)
  *	rename	tmp/<unique> -> new/<unique>		(split=none)
  *	fsync	new/					(fsync=yes)
@@ -285,21 +287,23 @@ cancelled(const struct md_job *j)
 }
 
 /*
- * copy_body - the spool's len octets to the end of out.  copy_file_range
- * keeps the data in the kernel (page cache to page cache, or a reflink);
- * where the file system cannot, pread/write through a 64 KiB buffer.
+ * copy_range - len octets of the spool from offset start to the end of
+ * out.  copy_file_range keeps the data in the kernel (page cache to page
+ * cache, or a reflink); where the file system cannot, pread/write
+ * through a 64 KiB buffer.
  */
 static int
-copy_body(int in, int out, uint64_t len)
+copy_range(int in, int out, uint64_t start, uint64_t len)
 {
 	static const size_t step = (size_t)1 << 30;
 	unsigned char buf[64 * 1024];
-	off_t off = 0;
+	off_t off = (off_t)start;
+	uint64_t end = start + len;
 	int kernel = 1;
 
-	while ((uint64_t)off < len) {
-		size_t want = len - (uint64_t)off > step ? step :
-		    (size_t)(len - (uint64_t)off);
+	while ((uint64_t)off < end) {
+		size_t want = end - (uint64_t)off > step ? step :
+		    (size_t)(end - (uint64_t)off);
 		ssize_t n;
 
 		if (kernel) {
@@ -329,6 +333,27 @@ copy_body(int in, int out, uint64_t len)
 		if (md_write_all(out, buf, (size_t)n) < 0)
 			return errno;
 		off += n;
+	}
+	return 0;
+}
+
+/* write_segs - an edited message's pieces in order: text from j->hdr,
+ * ranges of the spool copied in the kernel; 0 or an errno */
+static int
+write_segs(const struct md_job *j, int fd)
+{
+	size_t i;
+	int err;
+
+	for (i = 0; i < j->nsegs; i++) {
+		const struct md_seg *s = &j->segs[i];
+
+		if (s->text) {
+			if (md_write_all(fd, j->hdr + s->off, (size_t)s->len) < 0)
+				return errno;
+		} else if ((err = copy_range(j->spool, fd, s->off, s->len)) != 0) {
+			return err;
+		}
 	}
 	return 0;
 }
@@ -480,11 +505,16 @@ md_store(struct md_job *j)
 		failed(j, "create in tmp/", err);
 		goto out;
 	}
-	if (md_write_all(fd, j->hdr, j->hdr_len) < 0) {
+	if (j->nsegs > 0) {
+		if ((err = write_segs(j, fd)) != 0) {
+			failed(j, "write", err);
+			goto undo;
+		}
+	} else if (md_write_all(fd, j->hdr, j->hdr_len) < 0) {
 		err = failed(j, "write", errno);
 		goto undo;
-	}
-	if (j->body_len > 0 && (err = copy_body(j->spool, fd, j->body_len)) != 0) {
+	} else if (j->body_len > 0 &&
+	    (err = copy_range(j->spool, fd, 0, j->body_len)) != 0) {
 		failed(j, "write", err);
 		goto undo;
 	}

@@ -32,7 +32,10 @@
  * A rule counts at most once per message, however often it matches; the
  * score is the sum of the rules that matched.  The verdict and the
  * X-Spam-* headers come at eom; otherwise spamfilter says CONTINUE (a
- * storing plugin later in the chain takes the message).
+ * storing plugin later in the chain takes the message).  The headers are
+ * inserted with the edit API (sh_header_insert, first in the message's
+ * header section), so the plugins after it see them in sh_tx_header()
+ * and a storing plugin writes them from sh_tx_head_part().
  *
  * Hostile input: every match runs under PCRE2 match/depth/heap limits
  * and, with JIT, a bounded JIT stack.  A rule that hits a limit (or fails
@@ -653,11 +656,13 @@ sf_eom(sh_ctx *ctx)
 		    "(score %s)", score_s);
 	}
 	tagged = sf->has_tag && score >= sf->tag;
-	if (sh_add_header(ctx, "X-Spam-Score", score_s) < 0 ||
-	    sh_add_header(ctx, "X-Spam-Rules", list) < 0 ||
-	    (tagged && sh_add_header(ctx, "X-Spam-Flag", "YES") < 0))
+	/* Through the edit API (ABI 1.1): first in the message's own header
+	 * section, in this order, right after the trace block. */
+	if (sh_header_insert(ctx, 0, "X-Spam-Score", score_s) < 0 ||
+	    sh_header_insert(ctx, 1, "X-Spam-Rules", list) < 0 ||
+	    (tagged && sh_header_insert(ctx, 2, "X-Spam-Flag", "YES") < 0))
 		sh_log(ctx, SH_LOG_WARN, "could not add the X-Spam headers "
-		    "(added-header budget used up)");
+		    "(the message's edit budget or field limit is used up)");
 	sh_log(ctx, SH_LOG_INFO, "message %s: score %s (%s)%s",
 	    ti != NULL ? ti->id : "-", score_s, list, tagged ? ": tagged" : "");
 	return SH_CONTINUE;
@@ -673,6 +678,6 @@ SH_PLUGIN_DEFINE(
 	.header = sf_header,
 	.chunk = sf_chunk,
 	.eom = sf_eom,
-	/* It adds X-Spam-* headers at eom. */
+	/* It inserts X-Spam-* headers at eom. */
 	.roles = SH_ROLE_EDITS,
 );

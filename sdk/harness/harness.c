@@ -19,14 +19,19 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "data_stream.h"
 #include "server.h"
 #include "session.h"
 #include "sh_harness.h"
+#include "tx.h"
 #include "util.h"
 
 #define HARNESS_MAX_OPTS 32
 #define HARNESS_REPLY_MAX 8192
 #define HARNESS_TRACE_MAX (24 * 1024)
+/* Decoded message octets kept for the final head: more than a header
+ * section can be (1 MiB and one field), so every range part is inside. */
+#define HARNESS_MSG_MAX (4 * 1024 * 1024)
 
 struct sh_harness {
 	struct config cfg;
@@ -44,6 +49,21 @@ struct sh_harness {
 	double timeout;
 	char trace[HARNESS_TRACE_MAX];
 	int accepted;
+	/* The message sh_harness_body() sent, as the server decoded it
+	 * (dot-unstuffed, --bare-lf applied): the bytes range parts of the
+	 * final head refer to.  Valid until the transaction ends. */
+	unsigned char *msg;
+	size_t msg_len;
+	int msg_valid;
+	/* The last transaction that ended: final head and envelope. */
+	char *head;			/* NULL: not known */
+	size_t head_len;
+	int head_edited;
+	char *envelope;			/* "MAIL FROM:<..> ..\r\nRCPT TO:.." */
+	char *addrs;			/* sender\0rcpt\0rcpt\0 */
+	size_t *rcpt_off;		/* into addrs */
+	size_t nrcpts;
+	int have_sender;
 	char error[1024];
 	unsigned long invoked;		/* watcher callbacks run (pump) */
 	sh_harness_reply_fn reply_fn;
@@ -63,7 +83,111 @@ harness_invoke(struct ev_loop *loop)
 	ev_invoke_pending(loop);
 }
 
-/* harness_observe - keep the trace block of each ending transaction */
+/* record_head - the final header section of tx, from its parts: text
+ * as the host holds it, ranges from the decoded message; NULL when a
+ * range lies outside what was recorded (a message sent otherwise) */
+static void
+record_head(sh_harness *h, struct tx *tx)
+{
+	sh_head_part p;
+	size_t i, total = 0;
+
+	free(h->head);
+	h->head = NULL;
+	h->head_len = 0;
+	h->head_edited = tx->info.head_edited;
+	for (i = 0; tx_head_part(tx, i, &p) == 0; i++) {
+		if (p.text == NULL && (!h->msg_valid || p.offset > h->msg_len ||
+		    p.len > h->msg_len - p.offset))
+			return;
+		total += p.len;
+	}
+	if ((h->head = malloc(total + 1)) == NULL)
+		return;
+	for (i = 0; tx_head_part(tx, i, &p) == 0; i++) {
+		memcpy(h->head + h->head_len, p.text != NULL ? (const void *)p.text :
+		    (const void *)(h->msg + p.offset), p.len);
+		h->head_len += p.len;
+	}
+	h->head[h->head_len] = '\0';
+}
+
+/* put_address - "<pre><address>[ KEY[=VALUE]...]\r\n" at out + *n, of
+ * size octets (out NULL: only counted) */
+static void
+put_address(char *out, size_t size, size_t *n, const char *pre,
+    const sh_address *a)
+{
+	size_t i;
+	int k;
+
+	k = snprintf(out != NULL ? out + *n : NULL, out != NULL ? size - *n : 0,
+	    "%s<%s>", pre, a->address);
+	*n += k > 0 ? (size_t)k : 0;
+	for (i = 0; i < a->nparams; i++) {
+		const sh_param *pa = &a->params[i];
+
+		k = snprintf(out != NULL ? out + *n : NULL, out != NULL ? size - *n : 0,
+		    " %s%s%s", pa->key, pa->value != NULL ? "=" : "",
+		    pa->value != NULL ? pa->value : "");
+		*n += k > 0 ? (size_t)k : 0;
+	}
+	if (out != NULL)
+		memcpy(out + *n, "\r\n", 3);
+	*n += 2;
+}
+
+/* record_envelope - the final sender and recipients of tx */
+static void
+record_envelope(sh_harness *h, struct tx *tx)
+{
+	size_t i, n = 0, an = 0, size;
+
+	free(h->envelope);
+	free(h->addrs);
+	free(h->rcpt_off);
+	h->envelope = h->addrs = NULL;
+	h->rcpt_off = NULL;
+	h->nrcpts = 0;
+	h->have_sender = 0;
+	if (tx->sender == NULL)
+		return;
+	put_address(NULL, 0, &n, "MAIL FROM:", tx->sender);
+	an = strlen(tx->sender->address) + 1;
+	for (i = 0; i < tx->nrcpts; i++) {
+		put_address(NULL, 0, &n, "RCPT TO:", tx->rcpts[i]);
+		an += strlen(tx->rcpts[i]->address) + 1;
+	}
+	h->envelope = malloc(n + 1);
+	h->addrs = malloc(an);
+	h->rcpt_off = calloc(tx->nrcpts + 1, sizeof(size_t));
+	if (h->envelope == NULL || h->addrs == NULL || h->rcpt_off == NULL) {
+		free(h->envelope);
+		free(h->addrs);
+		free(h->rcpt_off);
+		h->envelope = h->addrs = NULL;
+		h->rcpt_off = NULL;
+		return;
+	}
+	size = n + 1;
+	n = 0;
+	put_address(h->envelope, size, &n, "MAIL FROM:", tx->sender);
+	an = strlen(tx->sender->address) + 1;
+	memcpy(h->addrs, tx->sender->address, an);
+	for (i = 0; i < tx->nrcpts; i++) {
+		size_t l = strlen(tx->rcpts[i]->address) + 1;
+
+		put_address(h->envelope, size, &n, "RCPT TO:", tx->rcpts[i]);
+		h->rcpt_off[i] = an;
+		memcpy(h->addrs + an, tx->rcpts[i]->address, l);
+		an += l;
+	}
+	h->nrcpts = tx->nrcpts;
+	h->have_sender = 1;
+}
+
+/* harness_observe - keep the trace block, the final head and envelope
+ * of each ending transaction */
 static void
 harness_observe(void *arg, struct session *s, int accepted)
 {
@@ -78,6 +202,44 @@ harness_observe(void *arg, struct session *s, int accepted)
 		n = 0;
 	h->trace[n] = '\0';
 	h->accepted = accepted;
+	record_head(h, tx);
+	record_envelope(h, tx);
+	/* The recorded message was this transaction's. */
+	h->msg_valid = 0;
+}
+
+/* record_message - decode the DATA stream wire[0..wl) as the server does
+ * (the same decoder, the same --bare-lf policy) and keep the first
+ * HARNESS_MSG_MAX octets: the message range parts refer to */
+static int
+record_message(sh_harness *h, unsigned char *wire, size_t wl)
+{
+	struct data_decoder d;
+	unsigned char piece[2 * 16384];
+	size_t off = 0, used, outlen;
+	enum data_status st = DATA_MORE;
+
+	h->msg_valid = 0;
+	h->msg_len = 0;
+	if (h->msg == NULL && (h->msg = malloc(HARNESS_MSG_MAX)) == NULL)
+		return -1;
+	data_decoder_init(&d, h->cfg.bare_lf);
+	while (st != DATA_END && off < wl) {
+		size_t in = wl - off < sizeof(piece) / 2 ? wl - off :
+		    sizeof(piece) / 2;
+
+		st = data_decode(&d, wire + off, in, piece, sizeof(piece), &used,
+		    &outlen);
+		if (outlen > HARNESS_MSG_MAX - h->msg_len)
+			outlen = HARNESS_MSG_MAX - h->msg_len;
+		memcpy(h->msg + h->msg_len, piece, outlen);
+		h->msg_len += outlen;
+		if (used == 0 && st != DATA_END)
+			break;
+		off += used;
+	}
+	h->msg_valid = 1;
+	return 0;
 }
 
 sh_harness *
@@ -365,6 +527,11 @@ sh_harness_body(sh_harness *h, const void *msg, size_t len, size_t chunk)
 	memcpy(w, ".\r\n", 3);
 	w += 3;
 	wl = (size_t)(w - wire);
+	/* Before it is sent: the transaction ends while the reply is read. */
+	if (record_message(h, wire, wl) < 0) {
+		free(wire);
+		return -1;
+	}
 	if (chunk == 0)
 		chunk = wl;
 	for (off = 0; off + chunk < wl; off += chunk)
@@ -529,6 +696,11 @@ sh_harness_free(sh_harness *h)
 	}
 	for (i = 0; i < h->nopts; i++)
 		free(h->opts[i]);
+	free(h->msg);
+	free(h->head);
+	free(h->envelope);
+	free(h->addrs);
+	free(h->rcpt_off);
 	free(h);
 }
 
@@ -548,6 +720,39 @@ const char *
 sh_harness_trace(const sh_harness *h)
 {
 	return h->trace;
+}
+
+const char *
+sh_harness_head(const sh_harness *h, size_t *len)
+{
+	if (len != NULL)
+		*len = h->head != NULL ? h->head_len : 0;
+	return h->head;
+}
+
+int
+sh_harness_head_edited(const sh_harness *h)
+{
+	return h->head_edited;
+}
+
+const char *
+sh_harness_envelope(const sh_harness *h)
+{
+	return h->envelope != NULL ? h->envelope : "";
+}
+
+const char *
+sh_harness_sender(const sh_harness *h)
+{
+	return h->have_sender ? h->addrs : NULL;
+}
+
+const char *
+sh_harness_rcpt(const sh_harness *h, size_t index)
+{
+	return h->have_sender && index < h->nrcpts ? h->addrs + h->rcpt_off[index] :
+	    NULL;
 }
 
 int

@@ -28,7 +28,9 @@
  *	a closed connection); sh_harness_reply() gives the whole last reply
  *	as the server sent it, sh_harness_trace() the header block a storing
  *	plugin saw at the last transaction's end (Received: and the headers
- *	plugins added).  Functions are for one thread; one session at a time.
+ *	plugins added), sh_harness_head() and sh_harness_envelope() the final
+ *	header section and envelope after the plugins' edits at eom.
+ *	Functions are for one thread; one session at a time.
  */
 #ifndef SH_HARNESS_H
 #define SH_HARNESS_H
@@ -124,6 +126,34 @@ const char *sh_harness_reply(const sh_harness *h);
 /* sh_harness_trace - trace block of the last transaction that ended
  * (Received: + added headers, CRLF-terminated lines), "" if none */
 const char *sh_harness_trace(const sh_harness *h);
+/*
+ * The final message of the last transaction that ended, after every
+ * plugin's edits at eom (smtphook.h MESSAGE EDITS):
+ *
+ * sh_harness_head - its final header section as a storing plugin writes
+ *	it from sh_tx_head_part(): the trace block, the fields in their
+ *	final order (unchanged ones byte for byte as sent, folding and all),
+ *	the empty line; the body would follow unchanged.  *len (may be NULL)
+ *	gets its length (a header may hold a NUL).  The range parts are
+ *	taken from the message sh_harness_body() sent, decoded as the server
+ *	decodes it; NULL when the message came otherwise (raw octets through
+ *	sh_harness_send(), BDAT) and the head has range parts, or no
+ *	transaction ended yet.
+ * sh_harness_head_edited - sh_tx_info.head_edited at its end: a plugin
+ *	inserted, changed or removed a field.
+ * sh_harness_envelope - the final envelope as text, one CRLF-terminated
+ *	line each: "MAIL FROM:<sender> KEY=VALUE ...", then "RCPT TO:<rcpt>
+ *	KEY=VALUE ..." per recipient in order (parameter keys upper-cased,
+ *	as plugins see them); "" when no transaction ended yet.
+ * sh_harness_sender - the final sender address ("" for <>), NULL when none
+ * sh_harness_rcpt - the index-th final recipient's address, NULL past the
+ *	last
+ */
+const char *sh_harness_head(const sh_harness *h, size_t *len);
+int sh_harness_head_edited(const sh_harness *h);
+const char *sh_harness_envelope(const sh_harness *h);
+const char *sh_harness_sender(const sh_harness *h);
+const char *sh_harness_rcpt(const sh_harness *h, size_t index);
 /* sh_harness_accepted - did the last transaction end accepted (2xx)? */
 int sh_harness_accepted(const sh_harness *h);
 /* sh_harness_closed - has the server closed the connection? */

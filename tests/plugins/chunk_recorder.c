@@ -3,15 +3,20 @@
  *
  * ABI feature: the body stream as a storing plugin sees it (chunk, in
  * order, dot-unstuffed, CRLF kept), the trace block (sh_tx_trace) it must
- * write first, per-transaction private state (sh_tx_set with a
- * destructor), and ACCEPT at eom.
+ * write first, the final head after edits (sh_tx_head_part),
+ * per-transaction private state (sh_tx_set with a destructor), and
+ * ACCEPT at eom.
  *
  * Arguments:
  *	file=PATH	required.  Every chunk is appended to PATH.tmp.<txid>
  *			as it arrives; at eom the plugin writes PATH.new.<txid>
  *			= the sh_tx_trace() text followed by every chunk it
  *			received, in order, renames it to PATH and ACCEPTs.
- *			A later message replaces PATH.
+ *			When an earlier plugin edited the header section
+ *			(head_edited), the final message instead: the parts
+ *			of sh_tx_head_part() (text, or ranges of the chunks),
+ *			then the chunks from header_size on.  A later message
+ *			replaces PATH.
  *	headers=1	also record each header hook call, one "name: value"
  *			line each, to PATH.headers (written, by rename, at
  *			eom, before PATH itself appears).
@@ -22,6 +27,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,14 +213,43 @@ rec_chunk(sh_ctx *ctx, const unsigned char *data, size_t len)
 	return SH_CONTINUE;
 }
 
-/* write_file - PATH.new.<txid> with the given parts, renamed to dest */
+/* copy_range - len octets of in from offset off to out (len
+ * UINT64_MAX: to the end); 0 or -1 */
+static int
+copy_range(int in, int out, uint64_t off, uint64_t len)
+{
+	char buf[65536];
+	ssize_t n;
+
+	while (len > 0) {
+		n = pread(in, buf, len < sizeof(buf) ? (size_t)len : sizeof(buf),
+		    (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || (n == 0 && len != UINT64_MAX))
+			return -1;
+		if (n == 0)
+			return 0;
+		if (write_all(out, buf, (size_t)n) < 0)
+			return -1;
+		off += (uint64_t)n;
+		if (len != UINT64_MAX)
+			len -= (uint64_t)n;
+	}
+	return 0;
+}
+
+/* write_file - PATH.new.<txid>, renamed to dest: head, then copy_fd (if
+ * >= 0); with ctx (an edited head), the final head's parts instead of
+ * head and copy_fd from header_size on */
 static int
 write_file(const char *dest, const char *txid, const char *head,
-    size_t head_len, int copy_fd)
+    size_t head_len, int copy_fd, sh_ctx *ctx)
 {
-	char tmp[4096], buf[65536];
+	char tmp[4096];
+	sh_head_part part;
+	size_t i;
 	int fd, rc = -1;
-	ssize_t n;
 
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.new.%s", dest, txid) >=
 	    sizeof(tmp))
@@ -222,15 +257,17 @@ write_file(const char *dest, const char *txid, const char *head,
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -1;
-	if (write_all(fd, head, head_len) < 0)
-		goto out;
-	if (copy_fd >= 0) {
-		if (lseek(copy_fd, 0, SEEK_SET) < 0)
-			goto out;
-		while ((n = read(copy_fd, buf, sizeof(buf))) > 0)
-			if (write_all(fd, buf, (size_t)n) < 0)
+	if (ctx != NULL) {
+		for (i = 0; sh_tx_head_part(ctx, i, &part) == 0; i++)
+			if (part.text != NULL ? write_all(fd, part.text, part.len) < 0 :
+			    copy_range(copy_fd, fd, part.offset, part.len) < 0)
 				goto out;
-		if (n < 0)
+		if (copy_range(copy_fd, fd, sh_tx(ctx)->header_size, UINT64_MAX) < 0)
+			goto out;
+	} else {
+		if (write_all(fd, head, head_len) < 0)
+			goto out;
+		if (copy_fd >= 0 && copy_range(copy_fd, fd, 0, UINT64_MAX) < 0)
 			goto out;
 	}
 	rc = 0;
@@ -265,11 +302,13 @@ rec_eom(sh_ctx *ctx)
 	if (conf->headers) {
 		snprintf(hpath, sizeof(hpath), "%s.headers", conf->file);
 		if (write_file(hpath, tx->id, t->hdrs != NULL ? t->hdrs : "",
-		    t->hdrs_len, -1) < 0)
+		    t->hdrs_len, -1, NULL) < 0)
 			return sh_tempfail(ctx, 452, "4.3.1",
 			    "chunk_recorder: cannot write headers");
 	}
-	if (write_file(conf->file, tx->id, trace, trace_len, t->fd) < 0)
+	/* 1.1: the final message, when an earlier plugin edited it. */
+	if (write_file(conf->file, tx->id, trace, trace_len, t->fd,
+	    tx->head_edited ? ctx : NULL) < 0)
 		return sh_tempfail(ctx, 452, "4.3.1", "chunk_recorder: cannot write");
 	sh_log(ctx, SH_LOG_INFO, "chunk_recorder: recorded %llu octets to %s",
 	    (unsigned long long)tx->body_size, conf->file);

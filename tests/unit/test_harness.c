@@ -4,6 +4,7 @@
  */
 #include <criterion/criterion.h>
 #include <ev.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -193,5 +194,184 @@ Test(harness, nonblocking_pump_expire)
 	cr_assert_eq(seen.codes[3], 250);
 	cr_assert_eq(sh_harness_expire(h), 0);
 	sh_harness_disconnect(h);
+	sh_harness_free(h);
+}
+
+/* ---- the final message after edits at eom (ABI 1.1) ---- */
+
+/* A linked-in plugin that edits at eom, and tries to at rcpt. */
+static int edit_rcpt_rc[3];
+
+static sh_verdict
+editor_rcpt(sh_ctx *ctx, const sh_address *rcpt)
+{
+	(void)rcpt;
+	/* Outside eom every edit is refused. */
+	edit_rcpt_rc[0] = sh_header_insert(ctx, 0, "X-Early", "no");
+	edit_rcpt_rc[1] = sh_rcpt_add(ctx, "early@example.org", NULL);
+	edit_rcpt_rc[2] = sh_tx_head_part(ctx, 0, &(sh_head_part){ 0 });
+	return SH_CONTINUE;
+}
+
+static sh_verdict
+editor_eom(sh_ctx *ctx)
+{
+	const sh_tx_info *tx = sh_tx(ctx);
+	int rc = 0;
+
+	/* Only messages with a Subject: the others go unedited. */
+	if (sh_header_change(ctx, "subject", 1, "changed") < 0)
+		return SH_CONTINUE;
+	rc |= sh_header_insert(ctx, 0, "X-First", "1");
+	rc |= sh_header_remove(ctx, "X-Drop", 1);
+	rc |= sh_sender_change(ctx, "new@example.net", "RET=HDRS");
+	rc |= sh_rcpt_add(ctx, "added@example.org", "NOTIFY=NEVER");
+	rc |= sh_rcpt_remove(ctx, "gone@EXAMPLE.org");
+	cr_assert_eq(rc, 0);
+	cr_assert(tx->head_edited);
+	return SH_CONTINUE;
+}
+
+static const sh_plugin editor = {
+	.abi_major = SH_ABI_MAJOR, .abi_minor = SH_ABI_MINOR,
+	.struct_size = sizeof(sh_plugin), .name = "editor",
+	.rcpt = editor_rcpt, .eom = editor_eom, .roles = SH_ROLE_EDITS,
+};
+
+/* A linked-in plugin after it: what it sees of the edits. */
+static char seen_fields[1024];
+
+static sh_verdict
+reader_eom(sh_ctx *ctx)
+{
+	const char *name, *value;
+	size_t i, n = 0;
+
+	seen_fields[0] = '\0';
+	for (i = 0; sh_tx_header(ctx, i, &name, &value) == 0; i++)
+		n += (size_t)snprintf(seen_fields + n, sizeof(seen_fields) - n,
+		    "%s=%s;", name, value);
+	return SH_CONTINUE;
+}
+
+static const sh_plugin reader = {
+	.abi_major = SH_ABI_MAJOR, .abi_minor = SH_ABI_MINOR,
+	.struct_size = sizeof(sh_plugin), .name = "reader",
+	.eom = reader_eom,
+};
+
+static sh_harness *
+edit_start(const char *bare_lf)
+{
+	sh_harness *h = sh_harness_new();
+
+	cr_assert_not_null(h);
+	if (bare_lf != NULL)
+		cr_assert_eq(sh_harness_option(h, "bare-lf", bare_lf), 0);
+	cr_assert_eq(sh_harness_add(h, &editor, NULL), 0, "%s", sh_harness_error(h));
+	cr_assert_eq(sh_harness_add(h, &reader, NULL), 0, "%s", sh_harness_error(h));
+	cr_assert_eq(sh_harness_load(h, SMTPHOOK_BUILD_DIR "/plugins/sink.so"), 0,
+	    "%s", sh_harness_error(h));
+	cr_assert_eq(sh_harness_connect(h, "192.0.2.7"), 220);
+	cr_assert_eq(sh_harness_cmd(h, "EHLO client.example"), 250);
+	return h;
+}
+
+/* after_trace - the final head without its trace block (whose Received:
+ * has the time in it), asserted to start with it */
+static const char *
+after_trace(sh_harness *h)
+{
+	const char *head = sh_harness_head(h, NULL), *t = sh_harness_trace(h);
+
+	cr_assert_not_null(head);
+	cr_assert(strncmp(t, "Received: ", 10) == 0, "%s", t);
+	cr_assert_eq(strncmp(head, t, strlen(t)), 0, "%s", head);
+	return head + strlen(t);
+}
+
+static const char edit_msg[] =
+    "Subject: original\r\n"
+    "X-Drop: me\r\n"
+    "X-Folded: a\r\n b\r\n"
+    "\r\n"
+    "Subject: in the body\r\n";
+
+Test(harness_edits, final_head_and_envelope)
+{
+	sh_harness *h = edit_start(NULL);
+	const char *rcpts[] = { "a@example.org", "gone@example.org", NULL };
+	size_t len;
+
+	cr_assert_eq(sh_harness_message(h, "s@example.net", rcpts, edit_msg), 250);
+	cr_assert_eq(edit_rcpt_rc[0], -1);
+	cr_assert_eq(edit_rcpt_rc[1], -1);
+	cr_assert_eq(edit_rcpt_rc[2], -1);
+	cr_assert(sh_harness_head_edited(h));
+	cr_assert_str_eq(after_trace(h),
+	    "X-First: 1\r\n"
+	    "Subject: changed\r\n"
+	    "X-Folded: a\r\n b\r\n"
+	    "\r\n");
+	(void)sh_harness_head(h, &len);
+	cr_assert_eq(len, strlen(sh_harness_head(h, NULL)));
+	cr_assert_str_eq(sh_harness_envelope(h),
+	    "MAIL FROM:<new@example.net> RET=HDRS\r\n"
+	    "RCPT TO:<a@example.org>\r\n"
+	    "RCPT TO:<added@example.org> NOTIFY=NEVER\r\n");
+	cr_assert_str_eq(sh_harness_sender(h), "new@example.net");
+	cr_assert_str_eq(sh_harness_rcpt(h, 0), "a@example.org");
+	cr_assert_str_eq(sh_harness_rcpt(h, 1), "added@example.org");
+	cr_assert_null(sh_harness_rcpt(h, 2));
+	/* The plugin after the editor saw the edited list. */
+	cr_assert_str_eq(seen_fields, "X-First=1;Subject=changed;X-Folded=a b;");
+	sh_harness_free(h);
+}
+
+Test(harness_edits, unedited_head_is_the_section_as_sent)
+{
+	sh_harness *h = edit_start(NULL);
+	const char *rcpts[] = { "a@example.org", NULL };
+
+	cr_assert_eq(sh_harness_message(h, "", rcpts,
+	    "From: x@example.net\r\n\tfolded\r\n\r\n.dot\r\n"), 250);
+	cr_assert_not(sh_harness_head_edited(h));
+	cr_assert_str_eq(after_trace(h), "From: x@example.net\r\n\tfolded\r\n\r\n");
+	cr_assert_str_eq(sh_harness_envelope(h), "MAIL FROM:<>\r\nRCPT TO:<a@example.org>\r\n");
+	cr_assert_str_eq(sh_harness_sender(h), "");
+	sh_harness_free(h);
+}
+
+Test(harness_edits, head_of_a_normalized_message)
+{
+	sh_harness *h = edit_start("normalize");
+	const char *rcpts[] = { "a@example.org", "gone@example.org", NULL };
+
+	/* The ranges are the message as the server decoded it: CRLF. */
+	cr_assert_eq(sh_harness_message(h, "s@example.net", rcpts,
+	    "Subject: x\nX-Keep: bare\rX-Drop: y\n\nbody\r\n"), 250);
+	cr_assert_str_eq(after_trace(h),
+	    "X-First: 1\r\nSubject: changed\r\nX-Keep: bare\r\n\r\n");
+	sh_harness_free(h);
+}
+
+Test(harness_edits, head_unknown_for_raw_messages)
+{
+	sh_harness *h = edit_start(NULL);
+	static const char raw[] = "Subject: raw\r\nX-Drop: 1\r\n\r\nbody\r\n.\r\n";
+
+	cr_assert_eq(sh_harness_cmd(h, "MAIL FROM:<s@example.net>"), 250);
+	cr_assert_eq(sh_harness_cmd(h, "RCPT TO:<a@example.org>"), 250);
+	cr_assert_eq(sh_harness_cmd(h, "RCPT TO:<gone@example.org>"), 250);
+	cr_assert_eq(sh_harness_cmd(h, "DATA"), 354);
+	cr_assert_eq(sh_harness_send(h, raw, sizeof(raw) - 1, 1), 250);
+	cr_assert_null(sh_harness_head(h, NULL));
+	/* The envelope is known all the same. */
+	cr_assert_str_eq(sh_harness_sender(h), "new@example.net");
+	/* A transaction without a message: just the (empty) trace. */
+	cr_assert_eq(sh_harness_cmd(h, "MAIL FROM:<t@example.net>"), 250);
+	cr_assert_eq(sh_harness_cmd(h, "RSET"), 250);
+	cr_assert_str_eq(sh_harness_head(h, NULL), "");
+	cr_assert_str_eq(sh_harness_envelope(h), "MAIL FROM:<t@example.net>\r\n");
 	sh_harness_free(h);
 }

@@ -1026,3 +1026,111 @@ Test(maildump, split_rcpt_failure_undoes_every_link)
 	    count(box("m/c@example.org/new")) == 0);
 	sh_harness_free(h);
 }
+
+/* ---- the final message after edits at eom ---- */
+
+#define EDIT_MESSAGE SMTPHOOK_BUILD_DIR "/tests/plugins/edit_message.so"
+
+/* edited - edit_message (args) before maildump (split=rcpt) */
+static sh_harness *
+edited(const char *edit_args)
+{
+	char spec[1024];
+	sh_harness *h = sh_harness_new();
+
+	cr_assert_not_null(h);
+	snprintf(spec, sizeof(spec), EDIT_MESSAGE ":%s", edit_args);
+	cr_assert_eq(sh_harness_load(h, spec), 0, "%s", sh_harness_error(h));
+	snprintf(spec, sizeof(spec), MAILDUMP ":dir=%s,split=rcpt", box("m"));
+	cr_assert_eq(sh_harness_load(h, spec), 0, "%s", sh_harness_error(h));
+	cr_assert_eq(sh_harness_start(h), 0, "%s", sh_harness_error(h));
+	cr_assert_eq(sh_harness_connect(h, "192.0.2.25"), 220);
+	cr_assert_eq(sh_harness_cmd(h, "EHLO client.example"), 250);
+	return h;
+}
+
+/* The stored file is the envelope of the final recipients, then the
+ * final head (as the harness renders it from the same parts), then the
+ * body as sent: in every chunking, so pieces split the ranges anywhere. */
+Test(maildump, edited_head_and_envelope_stored)
+{
+	static const char msg[] =
+	    "Subject: original\r\n"
+	    "X-Drop: x\r\n"
+	    "X-Folded: a\r\n\tb\r\n"
+	    "To: t@example.org\r\n"
+	    "\r\n"
+	    "body\r\n.dot\r\nSubject: not a header\r\n";
+	static const char final_head[] =
+	    "X-New: 1\r\n"
+	    "Subject: changed\r\n"
+	    "X-Folded: a\r\n\tb\r\n"
+	    "To: t@example.org\r\n"
+	    "X-Last: end\r\n"
+	    "\r\n";
+	const char *rcpts[] = { "a@example.org", "b@example.org", NULL };
+	const char *body = strstr(msg, "\r\n\r\n") + 4;
+	static const size_t chunks[] = { 0, 1, 5, 13, 64 };
+	sh_harness *h = edited("insert=X-New:1@0;X-Last:end,change=subject:1:changed,"
+	    "remove=x-drop:1,sender=new@example.net RET=HDRS,"
+	    "rcpt_add=c@example.org NOTIFY=NEVER,rcpt_remove=b@example.org");
+	size_t i;
+
+	for (i = 0; i < sizeof(chunks) / sizeof(chunks[0]); i++) {
+		const char *head, *trace;
+		size_t head_len, got_len, n;
+		char *got, want[2048];
+
+		cr_assert_eq(send_msg(h, "s@example.net", rcpts, msg, sizeof(msg) - 1,
+		    chunks[i]), 250, "%s", sh_harness_reply(h));
+		head = sh_harness_head(h, &head_len);
+		trace = sh_harness_trace(h);
+		cr_assert_not_null(head);
+		cr_assert_str_eq(head + strlen(trace), final_head);
+		n = (size_t)snprintf(want, sizeof(want), "Return-Path: <new@example.net>\r\n"
+		    "Delivered-To: a@example.org\r\nDelivered-To: c@example.org\r\n"
+		    "X-Envelope-From: <new@example.net> RET=HDRS\r\n"
+		    "X-Envelope-To: <c@example.org> NOTIFY=NEVER\r\n%s%s", head, body);
+		got = only_message(box("m/a@example.org"), &got_len, NULL);
+		cr_assert_eq(got_len, n, "chunk %zu: %zu octets, not %zu:\n%s", chunks[i],
+		    got_len, n, got);
+		cr_assert(memcmp(got, want, n) == 0, "chunk %zu:\n%s", chunks[i], got);
+		free(got);
+		got = only_message(box("m/c@example.org"), &got_len, NULL);
+		cr_assert_eq(got_len, n);
+		free(got);
+		/* The removed recipient got nothing. */
+		cr_assert_eq(access(box("m/b@example.org"), F_OK), -1);
+		{
+			char cmd[1200];
+
+			snprintf(cmd, sizeof(cmd), "rm -f %s/new/* %s/new/*",
+			    box("m/a@example.org"), box("m/c@example.org"));
+			cr_assert_eq(system(cmd), 0);
+		}
+	}
+	sh_harness_free(h);
+}
+
+/* Inserts only, at the top (spamfilter's case): the same bytes as the
+ * unedited path would write with those fields in the trace block. */
+Test(maildump, inserted_fields_first)
+{
+	static const char msg[] = "Subject: s\r\n\tfolded\r\n\r\nbody\r\n";
+	const char *rcpts[] = { "a@example.org", NULL };
+	sh_harness *h = edited("insert=X-A:1@0;X-B:2@1");
+	size_t got_len;
+	char *got, want[1024];
+	int n;
+
+	cr_assert_eq(send_msg(h, "s@example.net", rcpts, msg, sizeof(msg) - 1, 3), 250);
+	cr_assert(sh_harness_head_edited(h));
+	n = snprintf(want, sizeof(want), "Return-Path: <s@example.net>\r\n"
+	    "Delivered-To: a@example.org\r\n%sX-A: 1\r\nX-B: 2\r\n%s",
+	    sh_harness_trace(h), msg);
+	got = only_message(box("m/a@example.org"), &got_len, NULL);
+	cr_assert_eq(got_len, (size_t)n, "%s", got);
+	cr_assert(memcmp(got, want, got_len) == 0, "%s", got);
+	free(got);
+	sh_harness_free(h);
+}
