@@ -128,6 +128,31 @@ class NoTakerAtStartTest(RolesTestCase, DaemonTestCase):
         self.assertEqual((r.code, r.enhanced), (451, "4.3.0"), r)
 
 
+class RolesBeforeTest(RolesTestCase, DaemonTestCase):
+    """sh_roles_before(): a relay learns whether edits may still come at
+    eom from the plugins before it."""
+
+    def relay_log(self, *names):
+        d = self.daemon(*plugins(*(spec(n) for n in names)))
+        c = self.client(d)
+        c.ehlo()
+        self.assertEqual(transaction(c).code, 250)
+        return d.wait_log("role_relay: roles_before=")
+
+    def test_restriction_only(self):
+        self.assertIn("role_relay: roles_before=0x8\n",
+                      self.relay_log("role_restrict", "role_relay"))
+
+    def test_an_editor_before_the_relay(self):
+        require_plugin("edit_message")
+        self.assertIn("role_relay: roles_before=0x9\n",
+                      self.relay_log("role_restrict", "edit_message", "role_relay"))
+
+    def test_a_10_plugin_counts_as_an_editor(self):
+        self.assertIn("role_relay: roles_before=0x9\n",
+                      self.relay_log("role_restrict", "abi_old", "role_relay"))
+
+
 class EditorOrderTest(RolesTestCase):
     def spamfilter(self):
         require_bundled_plugin("spamfilter")
