@@ -33,6 +33,11 @@ class ToolsTest(unittest.TestCase):
     def test_python_has_tls(self):
         self.assertGreaterEqual(ssl.OPENSSL_VERSION_INFO, (1, 1, 1), ssl.OPENSSL_VERSION)
 
+    def test_man_page_tools(self):
+        # integration.manpages lints with mandoc and renders with man -l.
+        require_tool("mandoc", "mandoc")
+        require_tool("man", "man-db")
+
     def test_c_compiler_for_shims(self):
         require_c_compiler()
 
