@@ -16,6 +16,10 @@
 #ifndef SMTPHOOK_PLUGIN_LIBDIR
 #define SMTPHOOK_PLUGIN_LIBDIR "/usr/local/lib/smtphook"
 #endif
+/* The installed plugin directory relative to the installed smtphookd. */
+#ifndef SMTPHOOK_PLUGIN_RELDIR
+#define SMTPHOOK_PLUGIN_RELDIR "../lib/smtphook"
+#endif
 
 /* The descriptor prefix every ABI version has: up to and incl. arg_keys. */
 #define PLUGIN_MIN_SIZE (offsetof(sh_plugin, arg_keys) + sizeof(void *))
@@ -23,30 +27,41 @@
 /*
  * plugin_search_dirs - the directories where a bare NAME is looked up:
  * --plugin-dir alone when given; else the build tree next to the
- * executable (build/bin/../plugins) and the installed library directory.
+ * executable (build/bin/../plugins), the installed plugin directory
+ * relative to the executable (bin/../lib/smtphook, so an installed tree
+ * moved or installed with "cmake --install --prefix" still finds its
+ * plugins), and the installed library directory the build was
+ * configured for.  The executable-relative directories are written into
+ * selfdir (of selfsize), one after the other.
  */
 void
 plugin_search_dirs(const char *plugin_dir, const char **dirs, size_t *ndirs,
     char *selfdir, size_t selfsize)
 {
+	char exe[PATH_MAX], *slash;
 	ssize_t n;
+	size_t off = 0;
+	int len;
 
 	*ndirs = 0;
 	if (plugin_dir != NULL) {
 		dirs[(*ndirs)++] = plugin_dir;
 		return;
 	}
-	n = readlink("/proc/self/exe", selfdir, selfsize - 1);
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n > 0) {
-		char *slash;
-
-		selfdir[n] = '\0';
-		if ((slash = strrchr(selfdir, '/')) != NULL) {
+		exe[n] = '\0';
+		if ((slash = strrchr(exe, '/')) != NULL) {
 			*slash = '\0';
-			if (strlen(selfdir) + sizeof("/../plugins") < selfsize) {
-				strcat(selfdir, "/../plugins");
+			len = snprintf(selfdir, selfsize, "%s/../plugins", exe);
+			if (len > 0 && (size_t)len < selfsize) {
 				dirs[(*ndirs)++] = selfdir;
+				off = (size_t)len + 1;
 			}
+			len = snprintf(selfdir + off, selfsize - off, "%s/%s", exe,
+			    SMTPHOOK_PLUGIN_RELDIR);
+			if (off < selfsize && len > 0 && (size_t)len < selfsize - off)
+				dirs[(*ndirs)++] = selfdir + off;
 		}
 	}
 	dirs[(*ndirs)++] = SMTPHOOK_PLUGIN_LIBDIR;
@@ -89,8 +104,19 @@ plugin_resolve(const char *what, const char *plugin_dir, char *path,
 		if (stat(path, &st) == 0)
 			return 0;
 	}
-	snprintf(errbuf, errsize, "no such plugin (looked in %s%s%s)", dirs[0],
-	    ndirs > 1 ? " and " : "", ndirs > 1 ? dirs[1] : "");
+	{
+		size_t off;
+		int len = snprintf(errbuf, errsize, "no such plugin (looked in");
+
+		off = len > 0 ? (size_t)len : 0;
+		for (i = 0; i < ndirs && off < errsize; i++) {
+			len = snprintf(errbuf + off, errsize - off, "%s %s",
+			    i == 0 ? "" : i + 1 == ndirs ? " and" : ",", dirs[i]);
+			off += len > 0 ? (size_t)len : 0;
+		}
+		if (off < errsize)
+			snprintf(errbuf + off, errsize - off, ")");
+	}
 	return -1;
 }
 

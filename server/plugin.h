@@ -59,7 +59,9 @@ int plugin_from_descriptor(struct plugin *p, const sh_plugin *desc,
 void plugin_unload(struct plugin *p);
 /* plugin_search_dirs - the directories where a bare NAME.so is looked
  * for: --plugin-dir alone when given, else the build tree next to the
- * executable (selfdir, of selfsize) and the installed library directory */
+ * executable, the installed plugin directory relative to the executable
+ * (both written into selfdir, of selfsize) and the installed library
+ * directory; dirs has room for 3 */
 void plugin_search_dirs(const char *plugin_dir, const char **dirs, size_t *ndirs,
     char *selfdir, size_t selfsize);
 

@@ -8,22 +8,35 @@
  *
  *	smtphookd -p build/examples/domain_guard.so:domains=example.org,tarpit=0.5 -p sink
  *
- * Arguments are parsed with the SDK helpers (sdk/helpers/sh_helpers.h,
- * linked into every plugin the build makes), so they read like every
+ * Arguments are parsed with the SDK helpers (sh_helpers.h, linked into
+ * every plugin the build makes; libsmtphook-helpers.a out of tree), so they read like every
  * other plugin's: lists split by sh_list_next(), domains checked by
  * sh_domain_check() and compared by sh_domain_match() (ASCII case-
  * insensitive, "*.example.org" for sub-domains), numbers by
  * sh_parse_uint() and sh_parse_seconds().  A bad value stops the daemon
  * with one line that names the argument and says what was expected.
+ *
+ * Out of tree, against an installed SDK (docs/plugin-guide.md, step 0):
+ *	cc -std=c11 -Wall -Wextra -Werror -O2 -fPIC -shared -fvisibility=hidden \
+ *	    -Wl,-z,defs domain_guard.c $(pkg-config --cflags --libs smtphook) \
+ *	    -lev -o domain_guard.so
  */
+/*
+ * strdup() is POSIX, not ISO C: under -std=c11 <string.h> declares it
+ * only when asked, and an undeclared strdup() is taken to return int,
+ * which cuts the pointer in half on 64-bit machines.  Ask for POSIX
+ * before the first #include (smtphook's headers themselves need only
+ * ISO C).
+ */
+#define _POSIX_C_SOURCE 200809L
+
 #include <ev.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <sh_helpers.h>
 #include <smtphook.h>
-
-#include "helpers/sh_helpers.h"
 
 #define TARPIT_MAX	60.0	/* seconds; the host's timeout= is 30 by default */
 #define MAX_BAD_MAX	1000

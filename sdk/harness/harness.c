@@ -8,13 +8,16 @@
  * complete reply is read.
  */
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -68,6 +71,10 @@ struct sh_harness {
 	unsigned long invoked;		/* watcher callbacks run (pump) */
 	sh_harness_reply_fn reply_fn;
 	void *reply_arg;
+	/* What the last reply answered, for sh_harness_expect(). */
+	const char *last_hook;		/* "rcpt", ...; NULL: nothing sent */
+	char last_step[160];		/* the command line, "message body" */
+	int failures;			/* failed expectations */
 };
 
 /* harness_invoke - the loop's invoke-pending step, counted: a loop turn
@@ -301,13 +308,92 @@ sh_harness_option(sh_harness *h, const char *name, const char *value)
 	return 0;
 }
 
+/* harness_find - dir/NAME.so into path when that file exists (0), else -1 */
+static int
+harness_find(const char *dir, size_t dlen, const char *name, size_t nlen,
+    char *path, size_t size)
+{
+	struct stat st;
+	int n;
+	const char *suffix = nlen > 3 && memcmp(name + nlen - 3, ".so", 3) == 0 ?
+	    "" : ".so";
+
+	if (dlen == 0)
+		return -1;
+	n = snprintf(path, size, "%.*s/%.*s%s", (int)dlen, dir, (int)nlen, name,
+	    suffix);
+	if (n < 0 || (size_t)n >= size || stat(path, &st) < 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * harness_resolve - the path for a bare NAME of spec (no '/' before the
+ * first ':') when the daemon's own lookup would not see it: the
+ * directories of $SMTPHOOK_PLUGIN_DIR (':'-separated, as PATH), then
+ * the smtphook/ directory next to the shared harness library (an
+ * installed libdir).  0 and path (of size) filled, or -1: leave the
+ * NAME to the core (--plugin-dir, the directory the core was built for).
+ */
+static int
+harness_resolve(const sh_harness *h, const char *spec, char *path, size_t size)
+{
+	const char *colon = strchr(spec, ':'), *env, *dir, *end;
+	size_t nlen = colon != NULL ? (size_t)(colon - spec) : strlen(spec);
+	Dl_info info;
+
+	if (h->cfg.plugin_dir != NULL || nlen == 0 || memchr(spec, '/', nlen) != NULL)
+		return -1;
+	if ((env = getenv("SMTPHOOK_PLUGIN_DIR")) != NULL) {
+		for (dir = env; ; dir = end + 1) {
+			end = strchr(dir, ':');
+			if (end == NULL)
+				end = dir + strlen(dir);
+			if (harness_find(dir, (size_t)(end - dir), spec, nlen, path,
+			    size) == 0)
+				return 0;
+			if (*end == '\0')
+				break;
+		}
+	}
+	if (dladdr((const void *)&sh_harness_load, &info) != 0 &&
+	    info.dli_fname != NULL && (end = strrchr(info.dli_fname, '/')) != NULL &&
+	    strstr(end, "libsmtphook-harness.so") == end + 1) {
+		char libdir[PATH_MAX];
+		int n = snprintf(libdir, sizeof(libdir), "%.*s/smtphook",
+		    (int)(end - info.dli_fname), info.dli_fname);
+
+		if (n > 0 && (size_t)n < sizeof(libdir) &&
+		    harness_find(libdir, (size_t)n, spec, nlen, path, size) == 0)
+			return 0;
+	}
+	return -1;
+}
+
 int
 sh_harness_load(sh_harness *h, const char *spec)
 {
+	char path[PATH_MAX + 64], *full = NULL;
+	const char *colon;
+	int rc;
+
 	if (harness_setup(h) < 0)
 		return -1;
-	return server_add_plugin(&h->srv, spec, NULL, NULL, h->error,
+	if (harness_resolve(h, spec, path, sizeof(path)) == 0) {
+		colon = strchr(spec, ':');
+		if (asprintf(&full, "%s%s", path, colon != NULL ? colon : "") < 0)
+			return -1;
+		spec = full;
+	}
+	rc = server_add_plugin(&h->srv, spec, NULL, NULL, h->error,
 	    sizeof(h->error));
+	free(full);
+	if (rc < 0 && strstr(h->error, "no such plugin") != NULL &&
+	    strlen(h->error) + 80 < sizeof(h->error))
+		strcat(h->error, getenv("SMTPHOOK_PLUGIN_DIR") != NULL ?
+		    " nor in $SMTPHOOK_PLUGIN_DIR" :
+		    "; set SMTPHOOK_PLUGIN_DIR or the plugin-dir option");
+	return rc;
 }
 
 int
@@ -456,6 +542,8 @@ sh_harness_connect(sh_harness *h, const char *peer_ip)
 	/* As the listener does: the session's end takes it off again. */
 	sockaddr_key((struct sockaddr *)&ss, key);
 	addrcount_add(&h->srv.per_ip, key, 1);
+	h->last_hook = "connect";
+	snprintf(h->last_step, sizeof(h->last_step), "connect from %s", peer_ip);
 	session_accept(&h->srv, fds[0], (struct sockaddr *)&ss, len);
 	return harness_wait_reply(h);
 }
@@ -486,6 +574,44 @@ sh_harness_send(sh_harness *h, const void *data, size_t len, int want_reply)
 	return harness_wait_reply(h);
 }
 
+/* harness_verb_is - does line start with the 4-letter verb (ASCII case
+ * ignored), followed by its end or a space? */
+static int
+harness_verb_is(const char *line, const char *verb)
+{
+	size_t i;
+
+	for (i = 0; i < 4; i++) {
+		char c = line[i];
+
+		if (c >= 'a' && c <= 'z')
+			c = (char)(c - 'a' + 'A');
+		if (c != verb[i])
+			return 0;
+	}
+	return line[4] == '\0' || line[4] == ' ';
+}
+
+/* harness_hook_of - the plugin hook that answers a command line */
+static const char *
+harness_hook_of(const char *line)
+{
+	static const struct {
+		const char *verb, *hook;
+	} map[] = {
+		{ "EHLO", "helo" }, { "HELO", "helo" }, { "LHLO", "helo" },
+		{ "MAIL", "mail" }, { "RCPT", "rcpt" }, { "DATA", "data" },
+		{ "BDAT", "chunk/eom" }, { "AUTH", "auth" }, { "VRFY", "vrfy" },
+		{ "EXPN", "expn" }, { "RSET", "reset" }, { "QUIT", "disconnect" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (harness_verb_is(line, map[i].verb))
+			return map[i].hook;
+	return "(no hook: the server's own reply)";
+}
+
 int
 sh_harness_cmd(sh_harness *h, const char *line)
 {
@@ -497,6 +623,8 @@ sh_harness_cmd(sh_harness *h, const char *line)
 		return -1;
 	memcpy(buf, line, n);
 	memcpy(buf + n, "\r\n", 3);
+	h->last_hook = harness_hook_of(line);
+	snprintf(h->last_step, sizeof(h->last_step), "\"%.120s\"", line);
 	code = sh_harness_send(h, buf, n + 2, 1);
 	free(buf);
 	return code;
@@ -532,6 +660,9 @@ sh_harness_body(sh_harness *h, const void *msg, size_t len, size_t chunk)
 		free(wire);
 		return -1;
 	}
+	h->last_hook = "eom";
+	snprintf(h->last_step, sizeof(h->last_step), "message body (%zu octets)",
+	    len);
 	if (chunk == 0)
 		chunk = wl;
 	for (off = 0; off + chunk < wl; off += chunk)
@@ -765,4 +896,65 @@ int
 sh_harness_closed(const sh_harness *h)
 {
 	return h->closed;
+}
+
+/* harness_verdict_of - the verdict a reply code stands for */
+static const char *
+harness_verdict_of(int code)
+{
+	if (code < 0)
+		return "no reply: timeout or connection closed";
+	if (code == 421)
+		return "DISCONNECT (or the server closing)";
+	if (code >= 200 && code < 400)
+		return "CONTINUE or ACCEPT";
+	if (code >= 400 && code < 500)
+		return "TEMPFAIL";
+	if (code >= 500 && code < 600)
+		return "REJECT";
+	return "not an SMTP reply";
+}
+
+/* harness_check - compare a step's reply code got (and the reply text)
+ * with what the test expects; on a difference say which hook answered
+ * what, on stderr, and count the failure */
+static int
+harness_check(sh_harness *h, const char *file, int lineno, int got, int code,
+    const char *text)
+{
+	if (got == code && (text == NULL || strstr(h->reply, text) != NULL))
+		return 0;
+	h->failures++;
+	fprintf(stderr, "%s:%d: %s hook, after %s:\n"
+	    "    expected %d %s%s%s%s\n"
+	    "    got      %d %s: \"%s\"\n",
+	    file, lineno, h->last_hook != NULL ? h->last_hook : "(no step yet)",
+	    h->last_step[0] != '\0' ? h->last_step : "nothing",
+	    code, harness_verdict_of(code), text != NULL ? ", reply containing \"" : "",
+	    text != NULL ? text : "", text != NULL ? "\"" : "",
+	    got, harness_verdict_of(got), got >= 0 ? h->reply : h->closed ?
+	    "(connection closed)" : "(no reply within the harness timeout)");
+	return -1;
+}
+
+int
+sh_harness_expect_at(sh_harness *h, const char *file, int lineno,
+    const char *cmd, int code, const char *text)
+{
+	return harness_check(h, file, lineno, cmd != NULL ? sh_harness_cmd(h, cmd) :
+	    h->code, code, text);
+}
+
+int
+sh_harness_expect_body_at(sh_harness *h, const char *file, int lineno,
+    const char *msg, int code, const char *text)
+{
+	return harness_check(h, file, lineno, sh_harness_body(h, msg, strlen(msg),
+	    0), code, text);
+}
+
+int
+sh_harness_failures(const sh_harness *h)
+{
+	return h->failures;
 }

@@ -31,6 +31,35 @@
  *	plugins added), sh_harness_head() and sh_harness_envelope() the final
  *	header section and envelope after the plugins' edits at eom.
  *	Functions are for one thread; one session at a time.
+ *
+ * FINDING PLUGINS
+ *	sh_harness_load() takes a PATH (anything with a '/': "./mine.so",
+ *	"build/mine.so") or a bare NAME ("sink", "mine.so").  A NAME is
+ *	looked up in the plugin-dir option when one was set with
+ *	sh_harness_option(h, "plugin-dir", DIR); otherwise in the
+ *	directories of the environment variable SMTPHOOK_PLUGIN_DIR
+ *	(':'-separated, as PATH), then in smtphook/ beside the shared
+ *	libsmtphook-harness.so (an installed libdir), then where smtphookd
+ *	would look (the installed plugin directory the SDK was built for).
+ *	Out of tree, take the directory from the SDK:
+ *	    pkg-config --variable=plugindir smtphook	(make)
+ *	    ${SMTPHOOK_PLUGIN_DIR}			(find_package(smtphook))
+ *	The error of a NAME that is not found lists where it looked.
+ *
+ * CHECKING REPLIES
+ *	sh_harness_expect(h, "RCPT TO:<a@b.example>", 550, "5.7.1") sends
+ *	the command and compares the reply; on a difference it prints, on
+ *	stderr, the file and line, the hook that answered, the expected and
+ *	the actual code with the verdict it stands for, and the reply:
+ *	    test_mine.c:31: rcpt hook, after "RCPT TO:<a@b.example>":
+ *	        expected 550 REJECT, reply containing "5.7.1"
+ *	        got      250 CONTINUE or ACCEPT: "250 2.1.5 Ok"
+ *	and counts the failure (sh_harness_failures()), so a test can run
+ *	every step and exit with the count.
+ *
+ * C++
+ *	The header compiles as C11 (-std=c11 -pedantic) and as C++; its
+ *	functions have C linkage.
  */
 #ifndef SH_HARNESS_H
 #define SH_HARNESS_H
@@ -39,6 +68,10 @@
 #include <sys/types.h>
 
 #include "smtphook.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef struct sh_harness sh_harness;
 
@@ -158,5 +191,31 @@ const char *sh_harness_rcpt(const sh_harness *h, size_t index);
 int sh_harness_accepted(const sh_harness *h);
 /* sh_harness_closed - has the server closed the connection? */
 int sh_harness_closed(const sh_harness *h);
+
+/*
+ * Expectations (CHECKING REPLIES above).  Each returns 0 when the reply
+ * matches, else -1 after printing what differs and counting it.
+ *
+ * sh_harness_expect(h, cmd, code, text) - send cmd (NULL: send nothing,
+ *	check the last reply, e.g. the greeting after sh_harness_connect())
+ *	and expect code and, unless text is NULL, a reply containing text.
+ * sh_harness_expect_body(h, msg, code, text) - after DATA's 354: send
+ *	msg (a NUL-terminated message, as sh_harness_body() sends it) and
+ *	expect the final reply (the eom hook's).
+ * sh_harness_failures - how many expectations failed so far.
+ */
+#define sh_harness_expect(h, cmd, code, text)				\
+	sh_harness_expect_at((h), __FILE__, __LINE__, (cmd), (code), (text))
+#define sh_harness_expect_body(h, msg, code, text)			\
+	sh_harness_expect_body_at((h), __FILE__, __LINE__, (msg), (code), (text))
+int sh_harness_expect_at(sh_harness *h, const char *file, int line,
+    const char *cmd, int code, const char *text);
+int sh_harness_expect_body_at(sh_harness *h, const char *file, int line,
+    const char *msg, int code, const char *text);
+int sh_harness_failures(const sh_harness *h);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -2,7 +2,7 @@
  * sh_helpers.h - parsing and matching helpers for smtphook plugins
  *
  * SYNOPSIS
- *	#include <helpers/sh_helpers.h>
+ *	#include <sh_helpers.h>		(installed: include/smtphook/)
  *
  *	const char *cur = "192.0.2.0/24; 2001:db8::/32", *item;
  *	size_t len;
@@ -30,8 +30,10 @@
  *	sdk/helpers/ into a static, position-independent library with
  *	hidden symbols and links it into every plugin (each plugin gets its
  *	own private copy, so two plugins never share or clash on these
- *	symbols), the test harness and the unit tests; the include path is
- *	sdk/, as for smtphook.h.
+ *	symbols), the test harness and the unit tests.  Installed, they
+ *	are libsmtphook-helpers.a (what pkg-config --libs smtphook and
+ *	smtphook::sdk link) and libsmtphook-helpers.so.1, the header in
+ *	include/smtphook/ beside smtphook.h (docs/SDK.md).
  *
  *	Nothing here allocates, touches global state, or depends on the
  *	locale: case-insensitivity is ASCII only (RFC 5321 §2.4).  Functions

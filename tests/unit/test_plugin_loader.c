@@ -131,9 +131,12 @@ Test(loader, search_dirs)
 	cr_assert_eq(n, 1, "--plugin-dir alone");
 	cr_assert_str_eq(dirs[0], "/opt/x");
 	plugin_search_dirs(NULL, dirs, &n, self, sizeof(self));
-	cr_assert_eq(n, 2);
+	cr_assert_eq(n, 3);
 	cr_assert(strstr(dirs[0], "/../plugins") != NULL, "%s", dirs[0]);
-	cr_assert_str_eq(dirs[1], SMTPHOOK_PLUGIN_LIBDIR);
+	/* the installed layout relative to the executable, for a tree
+	 * installed with cmake --install --prefix elsewhere */
+	cr_assert(strstr(dirs[1], "/" SMTPHOOK_PLUGIN_RELDIR) != NULL, "%s", dirs[1]);
+	cr_assert_str_eq(dirs[2], SMTPHOOK_PLUGIN_LIBDIR);
 }
 
 /* lib_of - the path of the shared object that defines sym */
