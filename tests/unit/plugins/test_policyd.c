@@ -288,3 +288,35 @@ Test(policyd_action, nul_in_action_uses_default)
 	pd_action_map("OK\nx", 4, &d);
 	cr_assert_eq(d.verdict, PD_USE_DEFAULT);
 }
+
+/* ---- arguments (through the harness) ---- */
+
+Test(policyd_args, refused)
+{
+	plugin_start_fails(POLICYD_SO, "", "server= is required");
+	plugin_start_fails(POLICYD_SO, "server=inet:127.0.0.1", "expected inet:HOST:PORT");
+	plugin_start_fails(POLICYD_SO, "server=unix:", "expected unix:/path");
+	plugin_start_fails(POLICYD_SO, "server=inet:127.0.0.1:10023,at=RCPT;NOPE",
+	    "\"NOPE\" is not one of");
+	plugin_start_fails(POLICYD_SO, "server=inet:127.0.0.1:10023,at=",
+	    "at= is empty");
+	plugin_start_fails(POLICYD_SO, "server=inet:127.0.0.1:10023,request_timeout=x",
+	    "request_timeout=x: expected seconds");
+	plugin_start_fails(POLICYD_SO, "server=inet:127.0.0.1:10023,max_idle=0",
+	    "max_idle=0: expected seconds");
+	plugin_start_fails(POLICYD_SO, "server=inet:127.0.0.1:10023,default_action=MAYBE",
+	    "default_action=MAYBE: not an access(5) action");
+}
+
+Test(policyd_args, accepted)
+{
+	sh_harness *h = sh_harness_new();
+
+	cr_assert_not_null(h);
+	cr_assert_eq(sh_harness_load(h, POLICYD_SO ":server=inet:127.0.0.1:10023,"
+	    "at=connect;HELO;ehlo;MAIL;RCPT;DATA;END-OF-MESSAGE;VRFY,"
+	    "request_timeout=0.5,max_idle=10,default_action=DUNNO,policy_context=x"), 0,
+	    "%s", sh_harness_error(h));
+	cr_assert_eq(sh_harness_start(h), 0, "%s", sh_harness_error(h));
+	sh_harness_free(h);
+}
