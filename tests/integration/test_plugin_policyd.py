@@ -3,19 +3,23 @@
 access(5) action of a reply, PREPEND seen in the message maildump stored,
 WARN logged, the request's attributes (instance the same within a message
 and new for the next), a garbage reply, a server that closes after each
-request, one that never answers, one that is not there; argument errors."""
+request, one that never answers, one that is not there; argument errors;
+and the real postgrey (Debian package postgrey), started here in the
+foreground: greylisted first, accepted with its X-Greylist header after
+the delay."""
 import mailbox
 import os
 import shutil
 import socket
 import socketserver
+import subprocess
 import tempfile
 import threading
 import time
 import unittest
 
 from smtphook_test import (DaemonTestCase, SLOW, free_port, require_bundled_plugin,
-                           run_daemon)
+                           require_tool, run_daemon)
 
 DEFAULT = "451 4.3.5 Server configuration problem"
 
@@ -103,7 +107,9 @@ class PolicydArgsTest(unittest.TestCase):
         self.refused("server=inet:127.0.0.1:1,bogus=1", "bogus")
 
 
-class PolicydTest(DaemonTestCase):
+class PolicydBase(DaemonTestCase):
+    """The helpers: a stub, the daemon with policyd then maildump."""
+
     def setUp(self):
         self.root = tempfile.mkdtemp(prefix="smtphook-policyd-")
         self.addCleanup(shutil.rmtree, self.root, True)
@@ -138,6 +144,8 @@ class PolicydTest(DaemonTestCase):
         self.assertEqual(r.code, 250, r)
         return c, c.cmd("RCPT TO:<%s>" % rcpt)
 
+
+class PolicydTest(PolicydBase):
     # ---- actions ----
 
     def test_actions(self):
@@ -350,6 +358,73 @@ class PolicydTest(DaemonTestCase):
         self.assertEqual((r.code, r.text), (554, "5.7.1 unix says no"))
         t.join(10 * SLOW)
         self.assertIn(b"protocol_state=RCPT\n", got[0])
+
+
+
+class PostgreyTest(PolicydBase):
+    DELAY = 2
+
+    def postgrey(self):
+        """Start postgrey on a free loopback port (foreground, its own
+        database, delay DELAY); returns the port once it listens."""
+        exe = require_tool("postgrey", "postgrey")
+        import grp
+        import pwd
+        port = free_port()
+        db = os.path.join(self.root, "db")
+        os.mkdir(db)
+        log = open(os.path.join(self.root, "postgrey.log"), "wb")
+        self.addCleanup(log.close)
+        proc = subprocess.Popen(
+            [exe, "--inet=127.0.0.1:%d" % port, "--dbdir=" + db,
+             "--delay=%d" % self.DELAY, "--pidfile=" + os.path.join(self.root, "pg.pid"),
+             "--user=" + pwd.getpwuid(os.getuid()).pw_name,
+             "--group=" + grp.getgrgid(os.getgid()).gr_name, "-v"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+
+        def stop():
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+        self.addCleanup(stop)
+        deadline = time.time() + 20 * SLOW
+        while time.time() < deadline:
+            if proc.poll() is not None:
+                break
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    return port
+            except OSError:
+                time.sleep(0.1)
+        with open(os.path.join(self.root, "postgrey.log"), "rb") as f:
+            raise AssertionError("postgrey did not listen on %d: %r" % (port, f.read()))
+
+    def test_postgrey_greylists_then_passes(self):
+        port = self.postgrey()
+        d = self.start("inet:127.0.0.1:%d" % port, "default_action=REJECT no policy")
+        c, r = self.rcpt_reply(d, "greylisted@test.example")
+        self.assertEqual(r.code, 450, r)
+        self.assertTrue(r.enhanced.startswith("4."), r)
+        self.assertIn("Greylisted", r.text)
+        self.quit(c)
+        time.sleep(self.DELAY + 1.5)
+        s = self.smtplib_client(d)
+        s.ehlo("client.test.example")
+        s.mail("sender@test.example")
+        self.assertEqual(s.rcpt("greylisted@test.example")[0], 250)
+        code, text = s.data(b"Subject: after the delay\r\n\r\nbody\r\n")
+        self.assertEqual(code, 250, text)
+        msgs = self.stored()
+        self.assertEqual(len(msgs), 1)
+        head = msgs[0].split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+        xg = [k for k, l in enumerate(head) if l.startswith(b"X-Greylist: delayed ")]
+        rec = [k for k, l in enumerate(head) if l.startswith(b"Received:")]
+        self.assertEqual(len(xg), 1, head)
+        self.assertLess(rec[0], xg[0])
+        self.assertIn(b"by postgrey", head[xg[0]])
 
 
 if __name__ == "__main__":
