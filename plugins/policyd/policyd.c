@@ -296,6 +296,7 @@ static void
 req_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct pd_req *r = (struct pd_req *)((char *)w - offsetof(struct pd_req, timer));
+	struct pd_plugin *pl = r->pl;
 	struct pd_conn *c = r->conn;
 
 	(void)loop;
@@ -305,10 +306,10 @@ req_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 		r->conn = NULL;
 		conn_close(c);
 	} else {
-		queue_remove(r->pl, r);
+		queue_remove(pl, r);
 	}
-	fail(r, "timed out");
-	pool_next(r->pl);
+	fail(r, "timed out");	/* frees r */
+	pool_next(pl);
 }
 
 /* req_cancel - the host abandoned the verdict: detach from the session */

@@ -316,6 +316,39 @@ class PolicydTest(PolicydBase):
         self.quit(c)
         d.wait_log("timed out")
 
+    def test_client_gone_while_pending(self):
+        def answer(a):
+            if a["recipient"].startswith("slow"):
+                time.sleep(0.5)
+            return reply("DUNNO")
+
+        stub = self.stub(answer)
+        d = self.start("inet:127.0.0.1:%d" % stub.port)
+        c = self.client(d)
+        c.ehlo()
+        self.assertEqual(c.cmd("MAIL FROM:<sender@test.example>").code, 250)
+        c.send("RCPT TO:<slow@test.example>\r\n")
+        time.sleep(0.1)
+        c.close()
+        # the late reply keeps the connection in step: reused afterwards
+        _, r = self.rcpt_reply(d)
+        self.assertEqual(r.code, 250, r)
+        time.sleep(0.6)
+        _, r = self.rcpt_reply(d, "again@test.example")
+        self.assertEqual(r.code, 250, r)
+        self.assertEqual([q["recipient"] for q in stub.requests],
+                         ["slow@test.example", "rcpt@test.example", "again@test.example"])
+        self.assertLessEqual(stub.connections, 2)
+
+    def test_host_timeout_shorter_than_request_timeout(self):
+        stub = self.stub(lambda a: None)
+        d = self.start("inet:127.0.0.1:%d" % stub.port, "timeout=1,request_timeout=30")
+        t0 = time.time()
+        _, r = self.rcpt_reply(d)
+        self.assertEqual(r.code, 451, r)
+        self.assertEqual(r.enhanced, "4.4.3", r)
+        self.assertLess(time.time() - t0, 5 * SLOW)
+
     def test_unreachable_logged_once(self):
         port = free_port()
         d = self.start("inet:127.0.0.1:%d" % port, "default_action=DEFER no policy")
