@@ -1103,3 +1103,14 @@ smtp_auth_plain_split(const unsigned char *d, size_t n,
 	out->passwd_len = n - (size_t)(nul2 + 1 - d);
 	return 0;
 }
+
+int
+smtp_has_8bit(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if ((unsigned char)p[i] >= 0x80)
+			return 1;
+	return 0;
+}

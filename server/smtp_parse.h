@@ -234,4 +234,7 @@ struct smtp_auth_plain {
 int		 smtp_auth_plain_split(const unsigned char *d, size_t n,
 		    struct smtp_auth_plain *out);
 
+/* smtp_has_8bit - any octet >= 0x80: an address that needs SMTPUTF8 */
+int		 smtp_has_8bit(const char *p, size_t n);
+
 #endif /* SMTP_PARSE_H */

@@ -292,18 +292,6 @@ mail_done(void *owner, sh_verdict v)
 	    "2.1.0", "Ok");
 }
 
-/* has_8bit - any octet >= 0x80 (an SMTPUTF8 address) */
-static int
-has_8bit(const char *p, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if ((unsigned char)p[i] >= 0x80)
-			return 1;
-	return 0;
-}
-
 /* parse_envelope_arg - MAIL/RCPT syntax; replies and returns -1 on error */
 static int
 parse_envelope_arg(struct session *s, const char *args, size_t len, int is_rcpt,
@@ -344,7 +332,7 @@ cmd_mail(struct session *s, const char *args, size_t len)
 		    "message size");
 		return;
 	}
-	if (!a.smtputf8 && has_8bit(a.addr, a.addr_len)) {
+	if (!a.smtputf8 && smtp_has_8bit(a.addr, a.addr_len)) {
 		session_reply(s, 553, "5.6.7", "Non-ASCII address needs SMTPUTF8");
 		return;
 	}
@@ -398,7 +386,7 @@ cmd_rcpt(struct session *s, const char *args, size_t len)
 		session_reply(s, 452, "4.5.3", "Too many recipients");
 		return;
 	}
-	if (!s->tx->smtputf8 && has_8bit(a.addr, a.addr_len)) {
+	if (!s->tx->smtputf8 && smtp_has_8bit(a.addr, a.addr_len)) {
 		session_reply(s, 553, "5.6.7", "Non-ASCII address needs SMTPUTF8");
 		return;
 	}
@@ -1257,6 +1245,7 @@ session_free(struct session *s)
 		run_arg_release(s);
 	if (s->tx != NULL)
 		session_tx_end(s, 0);
+	body_reset(&s->body);		/* nothing left after a tx end: idempotent */
 	if (s->connect_hooks_ran)
 		chain_notify_disconnect(&s->chain);
 	for (i = 0; i < srv->nplugins; i++)

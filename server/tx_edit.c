@@ -346,18 +346,6 @@ tx_head_part(struct tx *tx, size_t index, sh_head_part *part)
 
 /* ---- the envelope ---- */
 
-/* has_8bit - any octet >= 0x80 (an SMTPUTF8 address) */
-static int
-has_8bit(const char *p, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if ((unsigned char)p[i] >= 0x80)
-			return 1;
-	return 0;
-}
-
 /* address_parse - a new sh_address from address and params, checked as
  * MAIL (is_rcpt 0) or RCPT (1) would check them; NULL when refused */
 static sh_address *
@@ -378,7 +366,7 @@ address_parse(const struct tx *tx, const char *address, const char *params,
 	    smtp_parse_mail_arg(line, (size_t)n, is_rcpt, &a, NULL) != SMTP_PARSE_OK)
 		return NULL;
 	/* What the client asked for at MAIL holds for the whole message. */
-	if ((!tx->smtputf8 && has_8bit(a.addr, a.addr_len)) ||
+	if ((!tx->smtputf8 && smtp_has_8bit(a.addr, a.addr_len)) ||
 	    (a.smtputf8 && !tx->smtputf8))
 		return NULL;
 	return address_new(&a);	/* before line, its params' home, goes */
