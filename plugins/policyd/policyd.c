@@ -5,8 +5,11 @@
  *	smtphookd -p policyd:server=inet:127.0.0.1:10023,at=RCPT -p maildump:...
  *
  * Arguments (docs/plugins.md, section policyd):
- *	server=inet:HOST:PORT | unix:/path	required (HOST resolved at
- *				start-up; [::1] for IPv6)
+ *	server=inet:HOST:PORT | unix:/path | spawn:/path/to/program ARGS
+ *				required (HOST resolved at start-up; [::1]
+ *				for IPv6; spawn: one child per connection on
+ *				its stdin/stdout, as Postfix's spawn(8); ARGS
+ *				split at blanks, no quoting)
  *	at=STATES		`;` list of CONNECT, HELO (= EHLO), MAIL, RCPT,
  *				DATA, END-OF-MESSAGE, VRFY (default RCPT)
  *	request_timeout=SECONDS	one request, queueing, connecting and the
@@ -20,15 +23,27 @@
  *				server, a garbage reply or a timeout (default
  *				"451 4.3.5 Server configuration problem")
  *	max_idle=SECONDS	close a connection idle this long (300)
+ *	max_ttl=SECONDS		close a connection this old after its reply
+ *				(1000, as Postfix)
+ *	try_limit=N		attempts per request (2, as Postfix)
+ *	retry_delay=SECONDS	pause before a new attempt (1, as Postfix;
+ *				none when a reused connection was found
+ *				closed)
  *	policy_context=TEXT	sent as policy_context
  *
  * Design: everything runs on the host's loop.  A plugin-wide pool holds
  * at most PD_CONNS_MAX persistent connections, each with at most one
  * request in flight; a request takes an idle connection, else opens a new
  * one, else waits in a FIFO of at most PD_QUEUE_MAX (beyond that:
- * default_action).  A request that fails on a reused connection before
- * any reply octet (the server closed it meanwhile) is retried once on a
- * new one.  The hooks return SH_PENDING; the cancel callback detaches the
+ * default_action).  A request whose connection fails before any reply
+ * octet is tried again, up to try_limit attempts: at once when a reused
+ * connection turns out closed (the server dropped it while idle), after
+ * retry_delay otherwise, and not at all while the server is known to be
+ * down (so an outage costs each request one attempt, not try_limit of
+ * them and the delays between).  spawn: children are started with a
+ * double fork, so init reaps them and the plugin needs no SIGCHLD
+ * handler that could fight the host's; a child sees EOF on stdin when
+ * its connection is closed and exits.  The hooks return SH_PENDING; the cancel callback detaches the
  * request from its session (a request already sent stays on its
  * connection until the reply, so the connection stays in step).
  *
@@ -45,14 +60,17 @@
  * END-OF-MESSAGE is CONTINUE: only a storing plugin takes a message.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <netdb.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <ev.h>
@@ -68,6 +86,7 @@
 #define PD_NOTE_MAX 700
 #define PD_HEADERS_MAX 16	/* PREPENDed fields kept per message */
 #define PD_DEFAULT_ACTION "451 4.3.5 Server configuration problem"
+#define PD_SPAWN_ARGS_MAX 32
 
 enum pd_state {
 	S_CONNECT = 0, S_HELO, S_EHLO, S_MAIL, S_RCPT, S_DATA, S_EOM, S_VRFY,
@@ -86,9 +105,11 @@ struct pd_req {
 	struct pd_sess *sess;		/* NULL once detached */
 	sh_pending token;
 	struct pd_conn *conn;		/* NULL while queued */
-	struct pd_req *next;		/* queue */
+	struct pd_req *next;		/* queue, or the delayed list */
 	ev_timer timer;			/* request_timeout */
-	int retried;
+	ev_timer retry;			/* retry_delay, off every list */
+	unsigned tries;			/* attempts started */
+	int delayed;			/* on pl->delayed */
 	int eom;			/* sent at END-OF-MESSAGE */
 	size_t len, off;
 	char buf[PD_REQ_MAX];
@@ -99,6 +120,7 @@ struct pd_conn {
 	int fd;				/* -1: slot free */
 	int connecting;
 	unsigned served;		/* replies received on it */
+	ev_tstamp opened;		/* for max_ttl */
 	struct pd_req *req;		/* in flight, or NULL (idle) */
 	ev_io rio, wio;
 	ev_timer idle;
@@ -109,10 +131,13 @@ struct pd_conn {
 struct pd_plugin {
 	struct ev_loop *loop;
 	char server[300];		/* as given, for logs */
-	struct sockaddr_storage addr;
+	struct sockaddr_storage addr;	/* inet:, unix: */
 	socklen_t addrlen;
+	char *spawn_buf;		/* spawn: the words, NUL-separated */
+	char *spawn_argv[PD_SPAWN_ARGS_MAX + 1];	/* NULL unless spawn: */
 	unsigned at;			/* 1 << pd_state */
-	double request_timeout, max_idle;
+	double request_timeout, max_idle, max_ttl, retry_delay;
+	unsigned try_limit;
 	char *context;
 	char *default_text;
 	struct pd_decision deflt;
@@ -120,6 +145,7 @@ struct pd_plugin {
 	struct pd_conn conns[PD_CONNS_MAX];
 	struct pd_req *qhead, *qtail;
 	size_t qlen;
+	struct pd_req *delayed;		/* waiting for retry_delay */
 };
 
 struct pd_sess {
@@ -132,10 +158,13 @@ struct pd_sess {
 };
 
 static const char *const pd_keys[] = { "server", "at", "request_timeout",
-	"default_action", "max_idle", "policy_context", NULL };
+	"default_action", "max_idle", "max_ttl", "try_limit", "retry_delay",
+	"policy_context", NULL };
 
 static void conn_start(struct pd_conn *c);
 static void conn_close(struct pd_conn *c);
+static void conn_assign(struct pd_conn *c, struct pd_req *r);
+static struct pd_conn *pool_free_conn(struct pd_plugin *pl);
 static void pool_next(struct pd_plugin *pl);
 
 /* ---- session notes ---- */
@@ -208,6 +237,7 @@ static void
 req_free(struct pd_req *r)
 {
 	ev_timer_stop(r->pl->loop, &r->timer);
+	ev_timer_stop(r->pl->loop, &r->retry);
 	free(r);
 }
 
@@ -275,12 +305,22 @@ fail(struct pd_req *r, const char *why)
 	resolve(r, &pl->deflt);
 }
 
-/* queue_remove - take r out of the waiting queue */
+/* queue_remove - take r out of the waiting queue or the delayed list */
 static void
 queue_remove(struct pd_plugin *pl, struct pd_req *r)
 {
 	struct pd_req **pp, *prev = NULL;
 
+	if (r->delayed) {
+		for (pp = &pl->delayed; *pp != NULL; pp = &(*pp)->next)
+			if (*pp == r) {
+				*pp = r->next;
+				break;
+			}
+		r->delayed = 0;
+		ev_timer_stop(pl->loop, &r->retry);
+		return;
+	}
 	for (pp = &pl->qhead; *pp != NULL; prev = *pp, pp = &(*pp)->next)
 		if (*pp == r) {
 			*pp = r->next;
@@ -353,22 +393,51 @@ conn_error(struct pd_conn *c, const char *why)
 	struct pd_plugin *pl = c->pl;
 	struct pd_req *r = c->req;
 	int reused = c->served > 0 && c->inlen == 0;
+	int again = c->inlen == 0 && !pl->down;
 
 	conn_close(c);
 	if (r == NULL)
 		return;
 	r->conn = NULL;
-	if (reused && !r->retried) {
-		/* the server closed it while idle: once more, afresh */
-		r->retried = 1;
-		r->off = 0;
-		r->conn = c;
-		c->req = r;
-		conn_start(c);
+	if (again && r->tries < pl->try_limit) {
+		if (reused) {
+			/* the server closed it while idle: afresh, at once */
+			conn_assign(c, r);
+			return;
+		}
+		ev_timer_set(&r->retry, pl->retry_delay, 0);
+		ev_timer_start(pl->loop, &r->retry);
+		r->next = pl->delayed;
+		pl->delayed = r;
+		r->delayed = 1;
+		pool_next(pl);
 		return;
 	}
 	fail(r, why);
 	pool_next(pl);
+}
+
+/* req_retry - retry_delay is over: the first connection free, or the
+ * head of the queue (it has waited already) */
+static void
+req_retry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct pd_req *r = w->data;
+	struct pd_plugin *pl = r->pl;
+	struct pd_conn *c;
+
+	(void)loop;
+	(void)revents;
+	queue_remove(pl, r);	/* from the delayed list */
+	if (pl->qhead == NULL && (c = pool_free_conn(pl)) != NULL) {
+		conn_assign(c, r);
+		return;
+	}
+	r->next = pl->qhead;
+	pl->qhead = r;
+	if (pl->qtail == NULL)
+		pl->qtail = r;
+	pl->qlen++;
 }
 
 /* conn_idle - no request: watch for EOF and max_idle */
@@ -503,8 +572,8 @@ conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		    pl->server);
 	}
 	c->served++;
-	if (end < c->inlen) {
-		/* more than one reply to one request: out of step */
+	if (end < c->inlen || ev_now(pl->loop) - c->opened >= pl->max_ttl) {
+		/* more than one reply to one request (out of step), or old */
 		conn_close(c);
 	} else {
 		c->inlen = 0;
@@ -514,12 +583,73 @@ conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	pool_next(pl);
 }
 
+/* spawn_child - a child on one end of a socket pair as its stdin and
+ * stdout; the other end, or -1 with errno set.  Between fork and exec
+ * only async-signal-safe calls: the host has threads. */
+static int
+spawn_child(struct pd_plugin *pl)
+{
+	int sv[2], status;
+	pid_t pid;
+	sigset_t none;
+	struct sigaction dfl;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -1;
+	sigemptyset(&none);
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	if ((pid = fork()) < 0) {
+		int e = errno;
+
+		close(sv[0]);
+		close(sv[1]);
+		errno = e;
+		return -1;
+	}
+	if (pid == 0) {
+		/* the middle child exits at once: init adopts the program */
+		if (fork() != 0)
+			_exit(0);
+		if (dup2(sv[1], 0) < 0 || dup2(sv[1], 1) < 0)
+			_exit(127);
+		close_range(3, ~0u, 0);
+		/* an ignored SIGPIPE (the host's) would survive exec */
+		sigaction(SIGPIPE, &dfl, NULL);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execv(pl->spawn_argv[0], pl->spawn_argv);
+		_exit(127);
+	}
+	close(sv[1]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0) {
+		int e = errno;
+
+		close(sv[0]);
+		errno = e;
+		return -1;
+	}
+	return sv[0];
+}
+
 /* conn_start - open slot c for its request (c->req set) */
 static void
 conn_start(struct pd_conn *c)
 {
 	struct pd_plugin *pl = c->pl;
 
+	c->opened = ev_now(pl->loop);
+	if (pl->spawn_argv[0] != NULL) {
+		if ((c->fd = spawn_child(pl)) < 0) {
+			conn_error(c, strerror(errno));
+			return;
+		}
+		ev_io_set(&c->rio, c->fd, EV_READ);
+		ev_io_set(&c->wio, c->fd, EV_WRITE);
+		conn_send(c);
+		return;
+	}
 	c->fd = socket(pl->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0);
 	if (c->fd < 0) {
@@ -544,6 +674,7 @@ conn_start(struct pd_conn *c)
 static void
 conn_assign(struct pd_conn *c, struct pd_req *r)
 {
+	r->tries++;
 	c->req = r;
 	r->conn = c;
 	r->off = 0;
@@ -601,6 +732,8 @@ pool_submit(struct pd_plugin *pl, struct pd_req *r)
 
 	ev_timer_init(&r->timer, req_timeout, pl->request_timeout, 0);
 	ev_timer_start(pl->loop, &r->timer);
+	ev_init(&r->retry, req_retry);
+	r->retry.data = r;
 	if (pl->qhead == NULL && (c = pool_free_conn(pl)) != NULL) {
 		conn_assign(c, r);
 		return;
@@ -828,6 +961,39 @@ pd_disconnect(sh_ctx *ctx)
 
 /* ---- init / fini ---- */
 
+/* parse_spawn - spawn:/path ARGS into pl->spawn_argv */
+static int
+parse_spawn(sh_ctx *ctx, struct pd_plugin *pl, const char *v)
+{
+	char *p, *save = NULL;
+	size_t n = 0;
+
+	if ((pl->spawn_buf = strdup(v + 6)) == NULL) {
+		sh_error(ctx, "out of memory");
+		return -1;
+	}
+	for (p = strtok_r(pl->spawn_buf, " \t", &save); p != NULL;
+	    p = strtok_r(NULL, " \t", &save)) {
+		if (n == PD_SPAWN_ARGS_MAX) {
+			sh_error(ctx, "server=%s: more than %d words", v,
+			    PD_SPAWN_ARGS_MAX);
+			return -1;
+		}
+		pl->spawn_argv[n++] = p;
+	}
+	if (n == 0 || pl->spawn_argv[0][0] != '/') {
+		sh_error(ctx, "server=%s: expected spawn:/path/to/program [ARGS]", v);
+		return -1;
+	}
+	if (access(pl->spawn_argv[0], X_OK) < 0) {
+		sh_error(ctx, "server=%s: %s: %s", v, pl->spawn_argv[0],
+		    strerror(errno));
+		return -1;
+	}
+	pl->spawn_argv[n] = NULL;
+	return 0;
+}
+
 /* parse_server - server= into pl->addr; 0, or -1 with the reason set */
 static int
 parse_server(sh_ctx *ctx, struct pd_plugin *pl, const char *v)
@@ -839,6 +1005,8 @@ parse_server(sh_ctx *ctx, struct pd_plugin *pl, const char *v)
 	int rc;
 
 	snprintf(pl->server, sizeof(pl->server), "%s", v);
+	if (strncmp(v, "spawn:", 6) == 0)
+		return parse_spawn(ctx, pl, v);
 	if (strncmp(v, "unix:", 5) == 0) {
 		struct sockaddr_un *sun = (struct sockaddr_un *)&pl->addr;
 
@@ -854,7 +1022,8 @@ parse_server(sh_ctx *ctx, struct pd_plugin *pl, const char *v)
 	}
 	if (strncmp(v, "inet:", 5) != 0 || (colon = strrchr(v + 5, ':')) == NULL ||
 	    colon[1] == '\0') {
-		sh_error(ctx, "server=%s: expected inet:HOST:PORT or unix:/path", v);
+		sh_error(ctx, "server=%s: expected inet:HOST:PORT, unix:/path or "
+		    "spawn:/path ARGS", v);
 		return -1;
 	}
 	hp = v + 5;
@@ -934,6 +1103,11 @@ pl_free(struct pd_plugin *pl)
 		pl->qhead = r->next;
 		req_free(r);
 	}
+	while ((r = pl->delayed) != NULL) {
+		pl->delayed = r->next;
+		req_free(r);
+	}
+	free(pl->spawn_buf);
 	free(pl->context);
 	free(pl->default_text);
 	free(pl);
@@ -953,6 +1127,9 @@ pd_init(sh_ctx *ctx, const sh_arg *args, size_t nargs)
 	pl->at = 1u << S_RCPT;
 	pl->request_timeout = 100;
 	pl->max_idle = 300;
+	pl->max_ttl = 1000;
+	pl->try_limit = 2;
+	pl->retry_delay = 1;
 	for (i = 0; i < PD_CONNS_MAX; i++) {
 		struct pd_conn *c = &pl->conns[i];
 
@@ -979,7 +1156,22 @@ pd_init(sh_ctx *ctx, const sh_arg *args, size_t nargs)
 				sh_error(ctx, "out of memory");
 				bad = -1;
 			}
-		} else if (strcmp(k, "request_timeout") == 0 || strcmp(k, "max_idle") == 0) {
+		} else if (strcmp(k, "try_limit") == 0) {
+			char *end;
+			unsigned long n = strtoul(v, &end, 10);
+
+			if (v[0] < '1' || v[0] > '9' || *end != '\0' || n > 10) {
+				sh_error(ctx, "try_limit=%s: expected 1 to 10", v);
+				bad = -1;
+			} else
+				pl->try_limit = (unsigned)n;
+		} else if (strcmp(k, "retry_delay") == 0) {
+			if (sh_parse_seconds(v, 60, &pl->retry_delay) < 0) {
+				sh_error(ctx, "retry_delay=%s: expected seconds (0 <= t <= 60)", v);
+				bad = -1;
+			}
+		} else if (strcmp(k, "request_timeout") == 0 ||
+		    strcmp(k, "max_idle") == 0 || strcmp(k, "max_ttl") == 0) {
 			double d;
 
 			if (sh_parse_seconds(v, 86400, &d) < 0 || d <= 0) {
@@ -987,8 +1179,10 @@ pd_init(sh_ctx *ctx, const sh_arg *args, size_t nargs)
 				bad = -1;
 			} else if (k[0] == 'r')
 				pl->request_timeout = d;
-			else
+			else if (k[4] == 'i')
 				pl->max_idle = d;
+			else
+				pl->max_ttl = d;
 		}
 		if (bad < 0) {
 			pl_free(pl);
@@ -996,7 +1190,8 @@ pd_init(sh_ctx *ctx, const sh_arg *args, size_t nargs)
 		}
 	}
 	if (server == NULL) {
-		sh_error(ctx, "server= is required (inet:HOST:PORT or unix:/path)");
+		sh_error(ctx, "server= is required (inet:HOST:PORT, unix:/path or "
+		    "spawn:/path ARGS)");
 		pl_free(pl);
 		return -1;
 	}

@@ -13,6 +13,7 @@ import shutil
 import socket
 import socketserver
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -100,11 +101,16 @@ class PolicydArgsTest(unittest.TestCase):
 
     def test_errors(self):
         self.refused("", "server= is required")
-        self.refused("server=tcp:1.2.3.4:5", "expected inet:HOST:PORT or unix:/path")
+        self.refused("server=tcp:1.2.3.4:5", "expected inet:HOST:PORT, unix:/path or spawn:")
         self.refused("server=inet:127.0.0.1:1,at=RCPT;BOGUS", "\"BOGUS\" is not one of")
         self.refused("server=inet:127.0.0.1:1,default_action=FROB", "not an access(5) action")
         self.refused("server=inet:127.0.0.1:1,request_timeout=0", "request_timeout=0")
         self.refused("server=inet:127.0.0.1:1,bogus=1", "bogus")
+        self.refused("server=spawn:bin/policyd-spf", "expected spawn:/path/to/program")
+        self.refused("server=spawn:/nonexistent/policyd x", "/nonexistent/policyd: No such file")
+        self.refused("server=inet:127.0.0.1:1,try_limit=0", "try_limit=0: expected 1 to 10")
+        self.refused("server=inet:127.0.0.1:1,retry_delay=61", "retry_delay=61")
+        self.refused("server=inet:127.0.0.1:1,max_ttl=-1", "max_ttl=-1")
 
 
 class PolicydBase(DaemonTestCase):
@@ -396,6 +402,122 @@ class PolicydTest(PolicydBase):
         self.assertIn(b"protocol_state=RCPT\n", got[0])
 
 
+    # ---- attempts, lifetime ----
+
+    def closing_first(self):
+        """A server that reads the first connection's request and closes
+        it without a reply, then answers REJECT on every later one."""
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(8)
+        self.addCleanup(srv.close)
+        seen = []
+
+        def serve():
+            srv.settimeout(20 * SLOW)
+            while True:
+                try:
+                    conn, _ = srv.accept()
+                except OSError:
+                    return
+                seen.append(time.time())
+                with conn:
+                    data = b""
+                    while b"\n\n" not in data:
+                        chunk = conn.recv(4096)
+                        if not chunk:
+                            break
+                        data += chunk
+                    if len(seen) > 1:
+                        conn.sendall(b"action=REJECT second try\n\n")
+                        time.sleep(0.2)
+
+        threading.Thread(target=serve, daemon=True).start()
+        return srv.getsockname()[1], seen
+
+    def test_try_limit_and_retry_delay(self):
+        port, seen = self.closing_first()
+        d = self.start("inet:127.0.0.1:%d" % port, "try_limit=2,retry_delay=0.4")
+        _, r = self.rcpt_reply(d)
+        self.assertEqual((r.code, r.text), (554, "5.7.1 second try"))
+        self.assertEqual(len(seen), 2)
+        self.assertGreaterEqual(seen[1] - seen[0], 0.35)
+
+    def test_try_limit_one_no_retry(self):
+        port, seen = self.closing_first()
+        d = self.start("inet:127.0.0.1:%d" % port, "try_limit=1")
+        c, r = self.rcpt_reply(d)
+        self.assertEqual((r.code, r.text), (451, "4.3.5 Server configuration problem"))
+        self.assertEqual(len(seen), 1)
+        self.quit(c)
+        d.wait_log("connection closed before the reply")
+
+    def test_max_ttl_closes_old_connection(self):
+        stub = self.stub(lambda a: reply("DUNNO"))
+        d = self.start("inet:127.0.0.1:%d" % stub.port, "max_ttl=0.3")
+        c = self.client(d)
+        c.ehlo()
+        self.assertEqual(c.cmd("MAIL FROM:<sender@test.example>").code, 250)
+        self.assertEqual(c.cmd("RCPT TO:<r1@test.example>").code, 250)
+        time.sleep(0.5)
+        for i in (2, 3):
+            self.assertEqual(c.cmd("RCPT TO:<r%d@test.example>" % i).code, 250)
+        self.assertEqual(len(stub.requests), 3)
+        self.assertEqual(stub.connections, 2)
+
+    # ---- spawn: ----
+
+    def test_spawn_child_per_connection(self):
+        """spawn: runs the program on a socket pair as stdin/stdout; it
+        gets its requests there; the children go when the daemon does."""
+        prog = os.path.join(self.root, "policy.py")
+        pids = os.path.join(self.root, "pids")
+        with open(prog, "w") as f:
+            f.write("""#!%s
+import os, sys
+with open(%r, "a") as f:
+    f.write("%%d\\n" %% os.getpid())
+attrs = {}
+for line in sys.stdin:
+    line = line.rstrip("\\n")
+    if line:
+        attrs.update([line.split("=", 1)])
+        continue
+    sys.stdout.write("action=REJECT spawned says no to %%s, %%s\\n\\n"
+                     %% (attrs["recipient"], os.environ.get("FROM_HOST", "-")))
+    sys.stdout.flush()
+    attrs = {}
+""" % (sys.executable, pids))
+        os.chmod(prog, 0o755)
+        os.environ["FROM_HOST"] = "env-kept"
+        self.addCleanup(os.environ.pop, "FROM_HOST", None)
+        d = self.start("spawn:%s" % prog)
+        c = self.client(d)
+        c.ehlo()
+        self.assertEqual(c.cmd("MAIL FROM:<sender@test.example>").code, 250)
+        for i in range(3):
+            r = c.cmd("RCPT TO:<r%d@test.example>" % i)
+            self.assertEqual((r.code, r.text),
+                             (554, "5.7.1 spawned says no to r%d@test.example, env-kept" % i))
+        self.quit(c)
+        with open(pids) as f:
+            children = [int(x) for x in f.read().split()]
+        self.assertEqual(len(children), 1, "one persistent connection, one child")
+        d.stop()
+        deadline = time.time() + 10 * SLOW
+        while time.time() < deadline and any(alive(p) for p in children):
+            time.sleep(0.05)
+        self.assertFalse(any(alive(p) for p in children), "child outlived the daemon")
+
+
+def alive(pid):
+    """pid runs (a zombie waiting for init to reap it does not count)"""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
 
 class PostgreyTest(PolicydBase):
     DELAY = 2
@@ -461,6 +583,138 @@ class PostgreyTest(PolicydBase):
         self.assertEqual(len(xg), 1, head)
         self.assertLess(rec[0], xg[0])
         self.assertIn(b"by postgrey", head[xg[0]])
+
+
+# Points policyd-spf's resolver at the test's dnsmasq, then runs the real
+# policyd-spf (its code, its config file) on stdin/stdout.  pyspf uses
+# dnspython when it is installed, else pydns: both are pointed.
+SPF_WRAPPER = """
+import sys
+port = int(sys.argv.pop(1))
+import spf
+try:
+    import DNS
+    DNS.defaults["server"] = ["127.0.0.1"]
+    DNS.defaults["port"] = port
+except ImportError:
+    pass
+try:
+    import dns.resolver
+    r = dns.resolver.Resolver(configure=False)
+    r.nameservers = ["127.0.0.1"]
+    r.port = port
+    dns.resolver.default_resolver = r
+except ImportError:
+    pass
+from spf_engine.policyd_spf import main
+sys.argv[0] = "policyd-spf"
+main()
+"""
+
+SPF_CONF = """debugLevel = 1
+TestOnly = 1
+HELO_reject = Fail
+Mail_From_reject = Fail
+PermError_reject = False
+TempError_Defer = False
+skip_addresses = 192.0.2.0/24
+"""
+
+
+class PolicydSpfTest(PolicydBase):
+    """The real policyd-spf (Debian postfix-policyd-spf-python), run by
+    server=spawn: as Postfix's spawn(8) runs it, asking a dnsmasq on a
+    loopback port that serves the SPF records of the test domains."""
+
+    def dnsmasq(self):
+        exe = require_tool("dnsmasq", "dnsmasq-base")
+        import pwd
+        port = free_port()
+        log = open(os.path.join(self.root, "dnsmasq.log"), "wb")
+        self.addCleanup(log.close)
+        proc = subprocess.Popen(
+            [exe, "--keep-in-foreground", "--no-daemon", "--port=%d" % port,
+             "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv",
+             "--no-hosts", "--conf-file=/dev/null", "--pid-file=", "--local=/#/",
+             "--user=" + pwd.getpwuid(os.getuid()).pw_name,
+             "--txt-record=pass.spf.test,v=spf1 ip4:127.0.0.1 -all",
+             "--txt-record=fail.spf.test,v=spf1 -all",
+             "--txt-record=soft.spf.test,v=spf1 ~all"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+
+        def stop():
+            proc.terminate()
+            proc.wait(10)
+        self.addCleanup(stop)
+        deadline = time.time() + 20 * SLOW
+        query = (b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
+                 b"\x04pass\x03spf\x04test\x00\x00\x10\x00\x01")
+        while time.time() < deadline and proc.poll() is None:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                u.settimeout(0.2)
+                try:
+                    u.sendto(query, ("127.0.0.1", port))
+                    if b"v=spf1" in u.recv(512):
+                        return port
+                except OSError:
+                    pass
+        with open(os.path.join(self.root, "dnsmasq.log"), "rb") as f:
+            raise AssertionError("dnsmasq did not answer on %d: %r" % (port, f.read()))
+
+    def spf_server(self):
+        exe = require_tool("policyd-spf", "postfix-policyd-spf-python")
+        with open(exe, "rb") as f:
+            first = f.readline()
+        interp = first[2:].decode().split()[0] if first.startswith(b"#!") else sys.executable
+        port = self.dnsmasq()
+        wrapper = os.path.join(self.root, "spf_wrapper.py")
+        conf = os.path.join(self.root, "policyd-spf.conf")
+        with open(wrapper, "w") as f:
+            f.write(SPF_WRAPPER)
+        with open(conf, "w") as f:
+            f.write(SPF_CONF)
+        return "spawn:%s %s %d %s" % (interp, wrapper, port, conf)
+
+    def send(self, d, sender, rcpts=("rcpt@test.example",)):
+        s = self.smtplib_client(d)
+        s.ehlo("client.spf.test")
+        self.assertEqual(s.mail(sender)[0], 250)
+        out = [s.rcpt(r) for r in rcpts]
+        if all(code == 250 for code, _ in out):
+            code, text = s.data(b"Subject: spf\r\n\r\nbody\r\n")
+            self.assertEqual(code, 250, text)
+        s.quit()
+        return out
+
+    def test_pass_fail_softfail(self):
+        d = self.start(self.spf_server(), "default_action=REJECT no policy")
+        # pass: accepted, Received-SPF: Pass prepended, for both recipients
+        # (policyd-spf answers the second one of the instance from its cache)
+        out = self.send(d, "someone@pass.spf.test", ("a@test.example", "b@test.example"))
+        self.assertEqual([c for c, _ in out], [250, 250], out)
+        # fail: 550 with policyd-spf's own enhanced code and text
+        (code, text), = self.send(d, "someone@fail.spf.test")
+        self.assertEqual(code, 550, text)
+        self.assertTrue(text.startswith(b"5.7.23 Message rejected due to: SPF fail"), text)
+        # softfail: accepted, Received-SPF: Softfail prepended
+        (code, _), = self.send(d, "someone@soft.spf.test")
+        self.assertEqual(code, 250)
+        msgs = self.stored()
+        self.assertEqual(len(msgs), 2)
+        spf = {}
+        for m in msgs:
+            head = m.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+            fields = [l for l in head if l.startswith(b"Received-SPF:")]
+            self.assertEqual(len(fields), 1, head)
+            # first in the message's own header section, after the host's
+            # Received: (maildump's Return-Path/Delivered-To come before)
+            rec = next(k for k, l in enumerate(head) if l.startswith(b"Received:"))
+            after = next(k for k in range(rec + 1, len(head)) if head[k][:1] not in b" \t")
+            self.assertTrue(head[after].startswith(b"Received-SPF:"), head)
+            spf[fields[0].split()[1]] = fields[0]
+        self.assertEqual(sorted(spf), [b"Pass", b"Softfail"], spf)
+        self.assertIn(b"envelope-from=someone@soft.spf.test", spf[b"Softfail"])
+        self.assertIn(b"client-ip=127.0.0.1", spf[b"Pass"])
 
 
 if __name__ == "__main__":
