@@ -13,12 +13,18 @@ Scenarios (smtp-source from Postfix is the load generator for a-d):
   d  100 KiB messages, 20 sessions, keep-alive
   e  one 100 MiB message from a prepared buffer (bigmsg.py)
   f  10,000 idle connections after greeting + EHLO: RSS per connection
+  g  one session, 2,000 RCPTs one at a time (25 per transaction): the
+     round trip per recipient, so that policyd's added latency shows
 
 Targets:
   smtp-sink             Postfix's smtp-sink, the reference
   sink                  smtphookd -p sink
   default               policy -> sizefilter -> spamfilter -> maildump fsync=no
   fsync                 the same with maildump fsync=yes (Maildir on disk)
+  policyd               the default chain with policyd (after policy)
+                        asking policy_stub (build/bench/), a C policy
+                        server answering DUNNO; the stub's CPU is not the
+                        server's and not counted as noise (a, c, g)
 
 The default chain is the Makefile's (make print-chain: RUN_PLUGINS), with
 sizefilter's max= and --max-size raised to 200 MiB so that (e) passes, and
@@ -69,12 +75,18 @@ SOURCE_SCENARIOS = {
 }
 TITLES = dict({k: v["title"] for k, v in SOURCE_SCENARIOS.items()},
               e="one 100 MiB message (prepared buffer)",
-              f="10,000 idle connections after EHLO")
-ALL_TARGETS = ["smtp-sink", "sink", "default", "fsync"]
+              f="10,000 idle connections after EHLO",
+              g="one session, 2,000 RCPTs one at a time")
+ALL_TARGETS = ["smtp-sink", "sink", "default", "fsync", "policyd"]
+BASIC_TARGETS = ["smtp-sink", "sink", "default", "fsync"]
 SCENARIO_TARGETS = {
-    "a": ALL_TARGETS, "b": ALL_TARGETS, "c": ALL_TARGETS, "d": ALL_TARGETS,
-    "e": ALL_TARGETS, "f": ["smtp-sink", "sink", "default"],
+    "a": ALL_TARGETS, "b": BASIC_TARGETS, "c": ALL_TARGETS,
+    "d": BASIC_TARGETS, "e": BASIC_TARGETS,
+    "f": ["smtp-sink", "sink", "default"],
+    "g": ["smtp-sink", "default", "policyd"],
 }
+RCPTS = 2000            # scenario g
+RCPTS_PER_TX = 25
 
 
 def log(*a):
@@ -114,17 +126,41 @@ def empty_dir(path):
                 pass
 
 
-class Server:
-    """One server process on its own port."""
+def proc_cpu(pid):
+    """CPU seconds of every thread of pid: the sum of the threads'
+    schedstat run times (ns), else utime + stime (clock ticks)."""
+    try:
+        total = 0
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        return total / 1e9
+    except (OSError, ValueError, IndexError):
+        pass
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
-    def __init__(self, name, argv, port, workdir, maildir=None):
+
+class Server:
+    """One server process on its own port (and its helper, if any)."""
+
+    def __init__(self, name, argv, port, workdir, maildir=None,
+                 companion=None):
         self.name, self.argv, self.port = name, argv, port
         self.maildir = maildir
         self.logpath = os.path.join(workdir, f"{name}.log")
         self.proc = None
+        self.companion = companion      # argv of a helper server, or None
+        self.cproc = None
 
     def start(self, timeout=15.0):
         self.logf = open(self.logpath, "ab")
+        if self.companion and self.cproc is None:
+            self.cproc = subprocess.Popen(
+                self.companion, stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=self.logf,
+                start_new_session=True)
         self.proc = subprocess.Popen(
             self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=self.logf, cwd=ROOT, start_new_session=True)
@@ -157,6 +193,10 @@ class Server:
                 self.proc.kill()
                 self.proc.wait(timeout=15)
         self.proc = None
+        if self.cproc is not None:
+            self.cproc.kill()
+            self.cproc.wait(timeout=15)
+            self.cproc = None
         self.logf.close()
 
     def tail(self, n=5):
@@ -169,21 +209,13 @@ class Server:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
+    def companion_cpu(self):
+        """CPU seconds of the helper server (0 without one)."""
+        return proc_cpu(self.cproc.pid) if self.cproc is not None else 0.0
+
     def cpu(self):
-        """CPU time of every thread, in seconds: the sum of the threads'
-        schedstat run times (ns), else utime + stime (clock ticks)."""
-        pid = self.proc.pid
-        try:
-            total = 0
-            for tid in os.listdir(f"/proc/{pid}/task"):
-                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                    total += int(f.read().split()[0])
-            return total / 1e9
-        except (OSError, ValueError, IndexError):
-            pass
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+        """CPU time of every thread of the server, in seconds."""
+        return proc_cpu(self.proc.pid)
 
     def status_kib(self, key):
         with open(f"/proc/{self.proc.pid}/status") as f:
@@ -255,6 +287,16 @@ def bench_chain(chain, maildir, fsync):
     return out
 
 
+def policyd_chain(chain, stub_port):
+    """The default chain with policyd asking the stub, right after the
+    policy plugin (where an administrator puts postgrey)."""
+    out = list(chain)
+    at = next((i + 2 for i in range(0, len(out), 2)
+               if out[i + 1].startswith("policy:")), 0)
+    out[at:at] = ["-p", f"policyd:server=inet:127.0.0.1:{stub_port}"]
+    return out
+
+
 def build_targets(args, work, diskdir, chain):
     def hook_argv(build):
         return [os.path.join(build, "bin", "smtphookd"), "-n", "bench.example",
@@ -286,6 +328,13 @@ def build_targets(args, work, diskdir, chain):
             md = os.path.join(diskdir, "maildir-" + name)
             return Server(name, hook + ["-l", listen] +
                           default_chain(md, "yes"), port, work, md)
+        if kind == "policyd":
+            md = os.path.join(work, "maildir-" + name)
+            sport = free_port()
+            stub = os.path.join(args.build, "bench", "bench_policy_stub")
+            return Server(name, hook + ["-l", listen] +
+                          policyd_chain(default_chain(md, "no"), sport),
+                          port, work, md, companion=[stub, str(sport)])
         raise ValueError(name)
 
     return make
@@ -341,12 +390,13 @@ class Noise:
     def __init__(self, srv):
         self.srv = srv
         self.b0, self.o0, self.s0 = machine_busy(), our_cpu(), srv.cpu()
-        self.k0 = kthreads_cpu()
+        self.k0, self.c0 = kthreads_cpu(), srv.companion_cpu()
         self.t0 = time.monotonic()
 
     def share(self):
         other = (machine_busy() - self.b0) - (our_cpu() - self.o0) - \
-            (self.srv.cpu() - self.s0) - (kthreads_cpu() - self.k0)
+            (self.srv.cpu() - self.s0) - (kthreads_cpu() - self.k0) - \
+            (self.srv.companion_cpu() - self.c0)
         took = time.monotonic() - self.t0
         if took < 0.5:
             return 0.0          # too short for /proc/stat's 10 ms ticks
@@ -376,6 +426,56 @@ def run_source(srv, sc, msgs, timeout):
         n = srv.accepted_in_log()
         if n != msgs:
             res["error"] = f"{n} of {msgs} messages accepted"
+    after_run(srv)
+    return res
+
+
+def read_reply(sock, buf):
+    """One SMTP reply from sock (buf: octets read ahead); its code."""
+    while True:
+        end = buf.find(b"\r\n")
+        while end >= 0:
+            line = bytes(buf[:end])
+            del buf[:end + 2]
+            if len(line) < 4 or line[3:4] == b" ":
+                return int(line[:3] or b"0")
+            end = buf.find(b"\r\n")
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise RuntimeError("server closed the connection")
+        buf += chunk
+
+
+def run_rcpts(srv, n, timeout):
+    """Scenario g: one session, n RCPTs each waiting for its reply,
+    RCPTS_PER_TX per transaction (MAIL ... RSET); msgs counts RCPTs."""
+    srv.truncate_log()
+    noise = Noise(srv)
+    buf = bytearray()
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=timeout) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        read_reply(s, buf)
+        s.sendall(b"EHLO bench.example\r\n")
+        read_reply(s, buf)
+        c0 = srv.cpu()
+        t0 = time.monotonic()
+        for i in range(n):
+            if i % RCPTS_PER_TX == 0:
+                s.sendall(b"MAIL FROM:<sender@bench.example>\r\n")
+                if read_reply(s, buf) != 250:
+                    raise RuntimeError("MAIL refused")
+            s.sendall(b"RCPT TO:<r%d@bench.example>\r\n" % i)
+            code = read_reply(s, buf)
+            if code != 250:
+                raise RuntimeError(f"RCPT answered {code}")
+            if i % RCPTS_PER_TX == RCPTS_PER_TX - 1 or i == n - 1:
+                s.sendall(b"RSET\r\n")
+                read_reply(s, buf)
+        t1 = time.monotonic()
+        c1 = srv.cpu()
+        s.sendall(b"QUIT\r\n")
+    res = dict(elapsed=t1 - t0, msgs=n, octets=0, cpu=c1 - c0,
+               hwm_kib=srv.status_kib("VmHWM"), noise=noise.share())
     after_run(srv)
     return res
 
@@ -500,6 +600,8 @@ def summarize(scenario, runs, pairs):
                 s["rss_growth_kib"] = med([r["growth_kib"] for r in ok])
             if scenario == "f":
                 s["rss_per_conn_kib"] = med([r["per_conn_kib"] for r in ok])
+            if scenario == "g":
+                s["us_per_rcpt"] = med([r["elapsed"] / r["msgs"] * 1e6 for r in ok])
         # Ratios per round against the smtp-sink run of that round.
         if target != "smtp-sink" and ref:
             rate, cpu, conn = [], [], []
@@ -535,6 +637,20 @@ def summarize(scenario, runs, pairs):
                 cpu.append(a["cpu"] / b["cpu"])
         s["ratio_vs_base"] = med(rate)
         s["cpu_ratio_vs_base"] = med(cpu)
+    # policyd against the default chain of the same round: its cost.
+    if "policyd" in runs and "default" in runs:
+        rate, cpu, lat = [], [], []
+        for a, b in zip(runs["policyd"], runs["default"]):
+            if "error" in a or "error" in b or not a["msgs"]:
+                continue
+            rate.append((a["msgs"] / a["elapsed"]) / (b["msgs"] / b["elapsed"]))
+            if b["cpu"] > 0:
+                cpu.append((a["cpu"] / a["msgs"]) / (b["cpu"] / b["msgs"]))
+            lat.append((a["elapsed"] / a["msgs"] - b["elapsed"] / b["msgs"]) * 1e6)
+        out["policyd"]["ratio_vs_default"] = med(rate)
+        out["policyd"]["cpu_ratio_vs_default"] = med(cpu)
+        if scenario == "g":
+            out["policyd"]["added_us_per_rcpt"] = med(lat)
     return out
 
 
@@ -556,6 +672,13 @@ def print_table(results, file=sys.stdout, markdown=False):
                 notes.append(f"{s['rss_per_conn_kib']:.2f} KiB/conn")
                 if s.get("rss_ratio_vs_sink") is not None:
                     notes.append(f"x{s['rss_ratio_vs_sink']:.3f} of smtp-sink")
+            if s.get("us_per_rcpt") is not None:
+                notes.append(f"{s['us_per_rcpt']:.0f} us per RCPT")
+            if s.get("added_us_per_rcpt") is not None:
+                notes.append(f"+{s['added_us_per_rcpt']:.0f} us per RCPT vs default")
+            if s.get("ratio_vs_default") is not None:
+                notes.append(f"vs default: x{s['ratio_vs_default']:.2f} msgs/s, "
+                             f"x{s['cpu_ratio_vs_default']:.2f} CPU/msg")
             if s.get("cpu_ratio_vs_base") is not None:
                 notes.append(f"vs @base: x{s['ratio_vs_base']:.2f} msgs/s, "
                              f"x{s['cpu_ratio_vs_base']:.2f} CPU/msg")
@@ -593,7 +716,8 @@ def bench_line(sc, target, s):
     for k in ("msgs_per_s", "mb_per_s", "cpu_us_per_msg", "peak_rss_kib",
               "rss_growth_kib", "rss_per_conn_kib", "ratio_vs_sink",
               "cpu_ratio_vs_sink", "rss_ratio_vs_sink", "ratio_vs_base",
-              "cpu_ratio_vs_base", "noise_max"):
+              "cpu_ratio_vs_base", "us_per_rcpt", "added_us_per_rcpt",
+              "ratio_vs_default", "cpu_ratio_vs_default", "noise_max"):
         if k in s and s[k] is not None:
             kv.append(f"{k}={s[k]:.4g}" if isinstance(s[k], float)
                       else f"{k}={s[k]}")
@@ -664,8 +788,8 @@ def main():
                     help="build directory with bin/ and plugins/")
     ap.add_argument("--pairs", type=int, default=3,
                     help="rounds of alternating runs (default 3)")
-    ap.add_argument("--scenarios", default="abcdef",
-                    help="subset of abcdef (default all)")
+    ap.add_argument("--scenarios", default="abcdefg",
+                    help="subset of abcdefg (default all)")
     ap.add_argument("--targets", default=",".join(ALL_TARGETS),
                     help="comma-separated subset of " + ",".join(ALL_TARGETS))
     ap.add_argument("--scale", type=float, default=1.0,
@@ -704,6 +828,10 @@ def main():
         if t not in ALL_TARGETS:
             log(f"bench: unknown target {t}")
             return 2
+    stub = os.path.join(a.build, "bench", "bench_policy_stub")
+    if "policyd" in wanted and not os.access(stub, os.X_OK):
+        log(f"bench: {stub} missing (make build)")
+        return 2
     if "smtp-sink" not in wanted:
         wanted.insert(0, "smtp-sink")
     if a.baseline:
@@ -793,6 +921,9 @@ def main():
                         try:
                             if sc == "e":
                                 r = run_big(srv, big, a.run_timeout)
+                            elif sc == "g":
+                                r = run_rcpts(srv, max(100, int(RCPTS * a.scale)),
+                                              a.run_timeout)
                             else:
                                 p = SOURCE_SCENARIOS[sc]
                                 n = max(100, int(p["msgs"] * a.scale))
