@@ -34,8 +34,10 @@
  * Design: everything runs on the host's loop.  A plugin-wide pool holds
  * at most PD_CONNS_MAX persistent connections, each with at most one
  * request in flight; a request takes an idle connection, else opens a new
- * one, else waits in a FIFO of at most PD_QUEUE_MAX (beyond that:
- * default_action).  A request whose connection fails before any reply
+ * one, else waits in a FIFO.  The FIFO needs no cap of its own: a session
+ * has at most one request outstanding, so it holds at most as many as the
+ * host has sessions (--max-connections); a cap below that turned a burst
+ * of 500 sessions into default_action for half of them (make bench, c).  A request whose connection fails before any reply
  * octet is tried again, up to try_limit attempts: at once when a reused
  * connection turns out closed (the server dropped it while idle), after
  * retry_delay otherwise, and not at all while the server is known to be
@@ -80,7 +82,6 @@
 #include "proto.h"
 
 #define PD_CONNS_MAX 8		/* connections per plugin (per process) */
-#define PD_QUEUE_MAX 256	/* requests waiting for a connection */
 #define PD_REQ_MAX 8192		/* one request */
 #define PD_NOTES_MAX 8		/* log lines kept per session */
 #define PD_NOTE_MAX 700
@@ -112,7 +113,7 @@ struct pd_req {
 	int delayed;			/* on pl->delayed */
 	int eom;			/* sent at END-OF-MESSAGE */
 	size_t len, off;
-	char buf[PD_REQ_MAX];
+	char buf[];			/* len octets */
 };
 
 struct pd_conn {
@@ -738,10 +739,6 @@ pool_submit(struct pd_plugin *pl, struct pd_req *r)
 		conn_assign(c, r);
 		return;
 	}
-	if (pl->qlen >= PD_QUEUE_MAX) {
-		fail(r, "too many requests waiting for a connection");
-		return;
-	}
 	r->next = NULL;
 	if (pl->qtail != NULL)
 		pl->qtail->next = r;
@@ -784,13 +781,14 @@ ask(sh_ctx *ctx, enum pd_state st, const char *helo, const sh_address *sender,
 	const sh_tx_info *tx = sh_tx(ctx);
 	struct pd_sess *s = sess_get(ctx);
 	char instance[64], cport[16], sport[16], count[24], size[24];
+	char text[PD_REQ_MAX];
 	const char *sz = NULL;
 	struct pd_req *r;
 	struct pd_attr a[32];
 	size_t n = 0, replaced = 0;
 	long len;
 
-	if (s == NULL || (r = calloc(1, sizeof(*r))) == NULL)
+	if (s == NULL)
 		return sh_tempfail(ctx, 451, "4.3.0", "Out of memory");
 	if (sender == NULL && tx != NULL)
 		sender = tx->sender;
@@ -840,13 +838,15 @@ ask(sh_ctx *ctx, enum pd_state st, const char *helo, const sh_address *sender,
 	if (pl->context != NULL)
 		ATTR("policy_context", pl->context);
 #undef ATTR
-	len = pd_request_build(a, n, r->buf, sizeof(r->buf), &replaced);
+	len = pd_request_build(a, n, text, sizeof(text), &replaced);
 	if (len < 0) {
-		free(r);
 		sh_log(ctx, SH_LOG_WARN, "request too long for policy server %s; "
 		    "using default_action=%s", pl->server, pl->default_text);
 		return decide_now(ctx, &pl->deflt);
 	}
+	if ((r = calloc(1, sizeof(*r) + (size_t)len)) == NULL)
+		return sh_tempfail(ctx, 451, "4.3.0", "Out of memory");
+	memcpy(r->buf, text, (size_t)len);
 	r->len = (size_t)len;
 	r->pl = pl;
 	r->sess = s;

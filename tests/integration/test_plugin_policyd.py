@@ -402,6 +402,37 @@ class PolicydTest(PolicydBase):
         self.assertIn(b"protocol_state=RCPT\n", got[0])
 
 
+    def test_many_sessions_wait_their_turn(self):
+        """300 sessions ask at once, more than the 8 connections and more
+        than the 256 the queue once held (make bench, c: half of 500
+        sessions got default_action): every one gets the server's answer."""
+        def answer(a):
+            time.sleep(0.005)
+            return reply("REJECT queued %s" % a["recipient"])
+
+        stub = self.stub(answer)
+        d = self.start("inet:127.0.0.1:%d" % stub.port)
+        socks = []
+        try:
+            for i in range(300):
+                s = socket.create_connection(("127.0.0.1", d.port), timeout=30 * SLOW)
+                socks.append(s)
+            for i, s in enumerate(socks):
+                s.sendall(b"EHLO many.example\r\nMAIL FROM:<s@test.example>\r\n"
+                          b"RCPT TO:<r%d@test.example>\r\n" % i)
+            for i, s in enumerate(socks):
+                data = b""
+                while data.count(b"\r\n554 ") + data.count(b"\r\n451 ") == 0:
+                    chunk = s.recv(4096)
+                    self.assertTrue(chunk, "session %d closed: %r" % (i, data))
+                    data += chunk
+                self.assertIn(b"\r\n554 5.7.1 queued r%d@test.example\r\n" % i, data)
+        finally:
+            for s in socks:
+                s.close()
+        self.assertLessEqual(stub.connections, 8)
+        self.assertEqual(len(stub.requests), 300)
+
     # ---- attempts, lifetime ----
 
     def closing_first(self):
