@@ -168,6 +168,12 @@ class PolicydTest(PolicydBase):
             "n550": ("550 5.1.1 No such user", 550, "5.1.1 No such user"),
             "n553": ("553 4.1.8 class fixed", 553, "5.1.8 class fixed"),
             "hold": ("HOLD", 250, None),
+            "discard": ("DISCARD spam", 250, None),
+            "filter": ("FILTER smtp:[127.0.0.1]:10025", 250, None),
+            "redirect": ("REDIRECT elsewhere@test.example", 250, None),
+            "bcc": ("BCC copy@test.example", 250, None),
+            "info": ("INFO looked at it", 250, None),
+            "n421ok": ("OK 421 is text here", 250, None),
             "frob": ("FROBNICATE", 451, "4.3.5 Server configuration problem"),
         }
         stub = self.stub(lambda a: reply(table[a["recipient"].split("@")[0]][0]))
@@ -182,8 +188,10 @@ class PolicydTest(PolicydBase):
                 self.assertEqual(r.text, text, action)
         self.assertEqual(len(stub.requests), len(table))
         log = d.log()
-        self.assertIn("HOLD", log)
-        self.assertIn("DEFER_IF_REJECT maybe", log)
+        for logged in ("HOLD", "DEFER_IF_REJECT maybe", "DISCARD spam",
+                       "FILTER smtp:[127.0.0.1]:10025", "REDIRECT elsewhere@test.example",
+                       "BCC copy@test.example", "INFO looked at it"):
+            self.assertIn(logged, log)
 
     def test_421_disconnects(self):
         stub = self.stub(lambda a: reply("421 4.3.2 going down"))
