@@ -35,4 +35,30 @@ size_t log_escape(char *out, size_t outsize, const char *in, size_t len);
 
 #define LOG_LINE_MAX 1024
 
+/*
+ * A line built piece by piece (strbuf.h) instead of from a format, for the
+ * lines of every message and session:
+ *
+ *	struct log_line l;
+ *
+ *	if (log_begin(&l, LOG_INFO)) {
+ *		SB_LIT(&l.b, "session ");
+ *		sb_puts(&l.b, id);
+ *		log_end(&l);
+ *	}
+ *
+ * What does not fit in LOG_LINE_MAX is cut; only safe text (ids, names,
+ * numbers, log_escape()d client text) goes in.
+ */
+#include "strbuf.h"
+
+struct log_line {
+	struct strbuf b;
+	enum log_level level;
+	char text[LOG_LINE_MAX];
+};
+
+int log_begin(struct log_line *l, enum log_level level);
+void log_end(struct log_line *l);
+
 #endif

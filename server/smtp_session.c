@@ -453,18 +453,33 @@ void
 eom_done(void *owner, sh_verdict v)
 {
 	struct session *s = owner;
-	char text[300];
+	struct log_line l;
+	char text[64];
+	struct strbuf b;
 
 	switch (v) {
 	case SH_ACCEPT:
-		snprintf(text, sizeof(text), "Ok: queued as %s", s->tx->id);
-		reply_verdict(s, v, &s->chain.run.reply, 250, "2.0.0", text);
+		sb_init(&b, text, sizeof(text));
+		SB_LIT(&b, "Ok: queued as ");
+		sb_puts(&b, s->tx->id);
+		reply_verdict(s, v, &s->chain.run.reply, 250, "2.0.0", sb_cstr(&b));
 		s->accepted++;
 		s->srv->stats.messages++;
-		log_msg(LOG_INFO, "session %s: message %s accepted by plugin %s, "
-		    "%llu octets, %zu recipient(s)", s->id_str, s->tx->id,
-		    s->srv->plugins[s->chain.run.decider].name,
-		    (unsigned long long)s->tx->body_size, s->tx->nrcpts);
+		/* the line of every message: no printf (issue 16) */
+		if (log_begin(&l, LOG_INFO)) {
+			SB_LIT(&l.b, "session ");
+			sb_puts(&l.b, s->id_str);
+			SB_LIT(&l.b, ": message ");
+			sb_puts(&l.b, s->tx->id);
+			SB_LIT(&l.b, " accepted by plugin ");
+			sb_puts(&l.b, s->srv->plugins[s->chain.run.decider].name);
+			SB_LIT(&l.b, ", ");
+			sb_u64(&l.b, s->tx->body_size);
+			SB_LIT(&l.b, " octets, ");
+			sb_u64(&l.b, s->tx->nrcpts);
+			SB_LIT(&l.b, " recipient(s)");
+			log_end(&l);
+		}
 		session_tx_end(s, 1);
 		break;
 	case SH_CONTINUE:
@@ -1063,6 +1078,7 @@ session_accept_on(struct server *srv, int fd, const struct sockaddr *peer,
     socklen_t peerlen, int implicit_tls)
 {
 	struct session *s;
+	struct log_line l;
 	struct sockaddr_storage local;
 	socklen_t locallen = sizeof(local);
 
@@ -1106,8 +1122,19 @@ session_accept_on(struct server *srv, int fd, const struct sockaddr *peer,
 		.local_addr = s->local_addr, .local_port = s->local_port,
 		.hostname = srv->cfg->hostname,
 	};
-	log_msg(LOG_INFO, "session %s: connect from [%s]:%u to [%s]:%u", s->id_str,
-	    s->peer_addr, s->peer_port, s->local_addr, s->local_port);
+	if (log_begin(&l, LOG_INFO)) {
+		SB_LIT(&l.b, "session ");
+		sb_puts(&l.b, s->id_str);
+		SB_LIT(&l.b, ": connect from [");
+		sb_puts(&l.b, s->peer_addr);
+		SB_LIT(&l.b, "]:");
+		sb_u64(&l.b, s->peer_port);
+		SB_LIT(&l.b, " to [");
+		sb_puts(&l.b, s->local_addr);
+		SB_LIT(&l.b, "]:");
+		sb_u64(&l.b, s->local_port);
+		log_end(&l);
+	}
 	conn_init(&s->conn, fd, srv->loop, &srv->inbufs, srv->cfg->timeout,
 	    &session_conn_events, s, s->log_id);
 	chain_init(&s->chain, srv->plugins, srv->nplugins, srv->loop,
@@ -1171,40 +1198,69 @@ session_log_close(struct session *s)
 	    SMTP_VERB_HELP, SMTP_VERB_STARTTLS, SMTP_VERB_AUTH, SMTP_VERB_QUIT,
 	    SMTP_VERB_UNKNOWN };
 	char counters[512], helo[128] = "";
-	size_t off = 0, i;
+	struct strbuf cb;
+	struct log_line l;
+	size_t i, n;
 	unsigned ok = 0, total = 0;
+	double secs;
+	uint64_t ms;
 
-	counters[0] = '\0';
+	if (!log_begin(&l, LOG_INFO))
+		return;
+	/* one line per session, so no printf (issue 16) */
+	sb_init(&cb, counters, sizeof(counters));
 	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
 		enum smtp_verb v = order[i];
 		unsigned *c = s->counts[v];
-		int n;
+		size_t at = cb.len;
 
 		if (c[1] == 0)
 			continue;
 		ok += c[0];
 		total += c[1];
-		if (c[0] == c[1])
-			n = snprintf(counters + off, sizeof(counters) - off, " %s=%u",
-			    v == SMTP_VERB_UNKNOWN ? "unknown" : smtp_verb_str(v), c[1]);
-		else
-			n = snprintf(counters + off, sizeof(counters) - off, " %s=%u/%u",
-			    v == SMTP_VERB_UNKNOWN ? "unknown" : smtp_verb_str(v), c[0],
-			    c[1]);
-		if (n > 0 && (size_t)n < sizeof(counters) - off)
-			off += (size_t)n;
+		sb_putc(&cb, ' ');
+		sb_puts(&cb, v == SMTP_VERB_UNKNOWN ? "unknown" : smtp_verb_str(v));
+		for (n = at + 1; n < cb.len; n++)
+			if (counters[n] >= 'A' && counters[n] <= 'Z')
+				counters[n] = (char)(counters[n] - 'A' + 'a');
+		sb_putc(&cb, '=');
+		if (c[0] != c[1]) {
+			sb_u64(&cb, c[0]);
+			sb_putc(&cb, '/');
+		}
+		sb_u64(&cb, c[1]);
 	}
-	for (i = 0; counters[i] != '\0'; i++)
-		if (counters[i] >= 'A' && counters[i] <= 'Z')
-			counters[i] = (char)(counters[i] - 'A' + 'a');
 	if (s->helo != NULL)
 		log_escape(helo, sizeof(helo), s->helo, strlen(s->helo));
-	log_msg(LOG_INFO, "session %s: disconnect from %s[%s]:%u%s commands=%u/%u "
-	    "accepted=%u errors=%lu reason=\"%s\" duration=%.3fs", s->id_str,
-	    helo[0] ? helo : "unknown", s->peer_addr, s->peer_port, counters, ok,
-	    total, s->accepted, s->errors,
-	    s->conn.close_reason != NULL ? s->conn.close_reason : "closed",
-	    ev_now(s->srv->loop) - s->started);
+	secs = ev_now(s->srv->loop) - s->started;
+	ms = secs > 0 ? (uint64_t)(secs * 1000 + 0.5) : 0;
+	SB_LIT(&l.b, "session ");
+	sb_puts(&l.b, s->id_str);
+	SB_LIT(&l.b, ": disconnect from ");
+	sb_puts(&l.b, helo[0] ? helo : "unknown");
+	sb_putc(&l.b, '[');
+	sb_puts(&l.b, s->peer_addr);
+	SB_LIT(&l.b, "]:");
+	sb_u64(&l.b, s->peer_port);
+	sb_putn(&l.b, counters, cb.len);
+	SB_LIT(&l.b, " commands=");
+	sb_u64(&l.b, ok);
+	sb_putc(&l.b, '/');
+	sb_u64(&l.b, total);
+	SB_LIT(&l.b, " accepted=");
+	sb_u64(&l.b, s->accepted);
+	SB_LIT(&l.b, " errors=");
+	sb_u64(&l.b, s->errors);
+	SB_LIT(&l.b, " reason=\"");
+	sb_puts(&l.b, s->conn.close_reason != NULL ? s->conn.close_reason : "closed");
+	SB_LIT(&l.b, "\" duration=");
+	sb_u64(&l.b, ms / 1000);
+	sb_putc(&l.b, '.');
+	sb_putc(&l.b, (char)('0' + ms / 100 % 10));
+	sb_putc(&l.b, (char)('0' + ms / 10 % 10));
+	sb_putc(&l.b, (char)('0' + ms % 10));
+	sb_putc(&l.b, 's');
+	log_end(&l);
 }
 
 /* run_arg_release - free what an abandoned walk's arguments own */

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "strbuf.h"
 #include "tx.h"
 
 #define TX_HEADER_STORE_MAX (64 * 1024)
@@ -23,6 +24,7 @@ struct tx *
 tx_new(size_t nplugins, uint64_t salt, const char *session_id, unsigned seq)
 {
 	struct tx *tx;
+	struct strbuf id;
 
 	tx = calloc(1, sizeof(*tx) + nplugins * sizeof(tx->slots[0]));
 	if (tx == NULL)
@@ -30,8 +32,11 @@ tx_new(size_t nplugins, uint64_t salt, const char *session_id, unsigned seq)
 	tx->nslots = nplugins;
 	/* Session id + per-session sequence, salted by start time and pid:
 	 * what Postfix's long queue ids give, in 16-20 characters. */
-	snprintf(tx->id, sizeof(tx->id), "%08llX%s%02X",
-	    (unsigned long long)(salt & 0xffffffffULL), session_id, seq & 0xff);
+	sb_init(&id, tx->id, sizeof(tx->id));
+	sb_hex(&id, salt, 8);
+	sb_putn(&id, session_id, strnlen(session_id, sizeof(tx->id) - 11));
+	sb_hex(&id, seq, 2);
+	sb_cstr(&id);			/* fits: 8 + at most 20 + 2 + 1 */
 	tx->info.size = sizeof(tx->info);
 	tx->info.id = tx->id;
 	return tx;
@@ -219,35 +224,70 @@ tx_add_header(struct tx *tx, const char *name, const char *value)
  * protocol keyword of RFC 3848 and "for" only with one recipient (so a
  * Bcc list is not disclosed).
  */
+/*
+ * received_date - now as an RFC 5322 date-time in local time.  localtime
+ * and strftime cost about 1,200 instructions, so the text is made once per
+ * second (per thread, as log.c's stamp; a cache, not state).
+ */
+static const char *
+received_date(time_t now)
+{
+	static _Thread_local time_t last = (time_t)-1;
+	static _Thread_local char text[64];
+	struct tm tm;
+
+	if (now != last) {
+		if (localtime_r(&now, &tm) == NULL ||
+		    strftime(text, sizeof(text), "%a, %d %b %Y %H:%M:%S %z", &tm) == 0)
+			memcpy(text, "Thu, 01 Jan 1970 00:00:00 +0000", 32);
+		last = now;
+	}
+	return text;
+}
+
 int
 tx_add_received(struct tx *tx, const struct tx_received *r)
 {
-	char line[1200], date[64], forpart[300] = "", proto[16], tlspart[128] = "";
-	time_t now = time(NULL);
-	struct tm tm;
-	int n;
+	char line[1200];
+	struct strbuf b;
 
-	localtime_r(&now, &tm);
-	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
-	if (tx->nrcpts == 1)
-		snprintf(forpart, sizeof(forpart), "\r\n\tfor <%s>",
-		    tx->rcpts[0]->address);
+	sb_init(&b, line, sizeof(line));
+	SB_LIT(&b, "Received: from ");
+	sb_puts(&b, r->helo != NULL ? r->helo : "unknown");
+	SB_LIT(&b, " (");
+	sb_puts(&b, r->peer_addr);
+	SB_LIT(&b, " [");
+	sb_puts(&b, r->peer_addr);
+	SB_LIT(&b, "])");
+	if (r->tls_protocol != NULL) {
+		SB_LIT(&b, "\r\n\t(using ");
+		sb_puts(&b, r->tls_protocol);
+		SB_LIT(&b, " with cipher ");
+		sb_puts(&b, r->tls_cipher != NULL ? r->tls_cipher : "?");
+		sb_putc(&b, ')');
+	}
+	SB_LIT(&b, "\r\n\tby ");
+	sb_puts(&b, r->hostname);
 	/* RFC 3848 / RFC 6531 protocol keywords: S for TLS, A for AUTH. */
-	snprintf(proto, sizeof(proto), "%s%s%s", !r->esmtp ? "SMTP" :
-	    tx->smtputf8 ? "UTF8SMTP" : "ESMTP",
-	    r->esmtp && r->tls_protocol != NULL ? "S" : "",
-	    r->esmtp && r->authenticated ? "A" : "");
-	if (r->tls_protocol != NULL)
-		snprintf(tlspart, sizeof(tlspart), "\r\n\t(using %s with cipher %s)",
-		    r->tls_protocol, r->tls_cipher != NULL ? r->tls_cipher : "?");
-	n = snprintf(line, sizeof(line),
-	    "Received: from %s (%s [%s])%s\r\n\tby %s (smtphook) with %s id %s%s;"
-	    "\r\n\t%s\r\n",
-	    r->helo != NULL ? r->helo : "unknown", r->peer_addr, r->peer_addr,
-	    tlspart, r->hostname, proto, tx->id, forpart, date);
-	if (n < 0 || (size_t)n >= sizeof(line))
+	SB_LIT(&b, " (smtphook) with ");
+	sb_puts(&b, !r->esmtp ? "SMTP" : tx->smtputf8 ? "UTF8SMTP" : "ESMTP");
+	if (r->esmtp && r->tls_protocol != NULL)
+		sb_putc(&b, 'S');
+	if (r->esmtp && r->authenticated)
+		sb_putc(&b, 'A');
+	SB_LIT(&b, " id ");
+	sb_puts(&b, tx->id);
+	if (tx->nrcpts == 1) {
+		SB_LIT(&b, "\r\n\tfor <");
+		sb_puts(&b, tx->rcpts[0]->address);
+		sb_putc(&b, '>');
+	}
+	SB_LIT(&b, ";\r\n\t");
+	sb_puts(&b, received_date(time(NULL)));
+	SB_LIT(&b, "\r\n");
+	if (!sb_ok(&b))
 		return -1;
-	return trace_append(tx, line, (size_t)n);
+	return trace_append(tx, line, b.len);
 }
 
 /* tx_free - the one end of every transaction's memory */
