@@ -132,11 +132,28 @@ inbuf_put(struct conn_bufpool *pool, unsigned char *buf)
 		free(buf);
 }
 
+/* outbuf_put - c's output buffer back to the spares, or freed */
+static void
+outbuf_put(struct conn *c)
+{
+	struct conn_bufpool *pool = c->pool;
+
+	if (c->out != NULL && c->out_cap == CONN_OUTBUF_FIRST && pool != NULL &&
+	    pool->nout < CONN_OUTBUF_SPARES)
+		pool->out_spare[pool->nout++] = c->out;
+	else
+		free(c->out);
+	c->out = NULL;
+	c->out_len = c->out_sent = c->out_cap = 0;
+}
+
 void
 conn_bufpool_free(struct conn_bufpool *pool)
 {
 	while (pool->n > 0)
 		free(pool->spare[--pool->n]);
+	while (pool->nout > 0)
+		free(pool->out_spare[--pool->nout]);
 }
 
 /*
@@ -298,7 +315,13 @@ conn_out_reserve(struct conn *c, size_t n)
 
 	if (need <= c->out_cap)
 		return 0;
-	ncap = c->out_cap ? c->out_cap : 1024;
+	if (c->out == NULL && need <= CONN_OUTBUF_FIRST && c->pool != NULL &&
+	    c->pool->nout > 0) {
+		c->out = c->pool->out_spare[--c->pool->nout];
+		c->out_cap = CONN_OUTBUF_FIRST;
+		return 0;
+	}
+	ncap = c->out_cap ? c->out_cap : CONN_OUTBUF_FIRST;
 	while (ncap < need)
 		ncap *= 2;
 	if ((p = realloc(c->out, ncap)) == NULL)
@@ -336,9 +359,7 @@ conn_flush(struct conn *c)
 		c->out_sent += (size_t)n;
 	}
 	/* Drained: give the buffer back; idle connections keep none. */
-	free(c->out);
-	c->out = NULL;
-	c->out_len = c->out_sent = c->out_cap = 0;
+	outbuf_put(c);
 	if (c->life != CONN_OPEN)
 		c->life = CONN_DEAD;
 	return 0;
@@ -408,6 +429,5 @@ conn_close(struct conn *c)
 	c->fd = -1;
 	inbuf_put(c->pool, c->in);
 	c->in = NULL;
-	free(c->out);
-	c->out = NULL;
+	outbuf_put(c);
 }

@@ -11,6 +11,9 @@
  */
 
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "data_stream.h"
 
@@ -35,13 +38,41 @@
  * lines that start with '.'; anyone sending it on dot-stuffs it as usual.
  *
  * Speed: this runs over every byte of every message, so the inner loop
- * only jumps from line end to line end with memchr() and looks at the
- * bytes around them.  Output is produced lazily: [s, r) is a span of input
+ * only jumps from CR or LF to the next CR or LF (scan_crlf: one pass, 16
+ * octets at a time, where two memchr() calls per line cost 2,000
+ * instructions per 2 KiB message, issue 16) and looks at the bytes around
+ * them.  Output is produced lazily: [s, r) is a span of input
  * already accepted but not yet written to out + w.  It is written only when
  * a byte has to be dropped (a stuffed dot) or inserted (NORMALIZE), and at
  * the end of the call.  When decoding in place and nothing was removed yet,
  * out + w == in + s and nothing is copied at all.
  */
+
+/*
+ * scan_crlf - the offset of the first CR or LF in p[0..n), or n
+ */
+static inline size_t
+scan_crlf(const unsigned char *p, size_t n)
+{
+	size_t i = 0;
+
+#if defined(__SSE2__)
+	const __m128i cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n');
+
+	for (; i + 16 <= n; i += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(
+		    _mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf)));
+
+		if (m != 0)
+			return i + (size_t)__builtin_ctz(m);
+	}
+#endif
+	for (; i < n; i++)
+		if (p[i] == '\r' || p[i] == '\n')
+			return i;
+	return n;
+}
 
 /*
  * ds_flush - write the pending input span [s, r) to out + w
@@ -74,9 +105,8 @@ enum data_status
 data_decode(struct data_decoder *d, unsigned char *in, size_t inlen,
     unsigned char *out, size_t outcap, size_t *in_used, size_t *out_len)
 {
-	const unsigned char *q;
 	enum data_status st = DATA_MORE;
-	size_t r = 0, s = 0, w = 0, lf, end, p;
+	size_t r = 0, s = 0, w = 0, p;
 	uint64_t dots = 0;
 	int normalize = d->policy_;
 	int bol = d->bol_, cr = d->cr_;
@@ -115,9 +145,6 @@ data_decode(struct data_decoder *d, unsigned char *in, size_t inlen,
 		}
 	}
 
-	q = inlen > r ? memchr(in + r, '\n', inlen - r) : NULL;
-	lf = q != NULL ? (size_t)(q - in) : inlen;
-
 	for (;;) {
 		if (bol) {
 			if (r == inlen)
@@ -145,50 +172,36 @@ data_decode(struct data_decoder *d, unsigned char *in, size_t inlen,
 			bol = 0;
 		}
 
-		/* lf: first LF at or after r, or inlen if there is none. */
-		if (lf < r) {
-			q = memchr(in + r, '\n', inlen - r);
-			lf = q != NULL ? (size_t)(q - in) : inlen;
+		p = r + scan_crlf(in + r, inlen - r);
+		if (p == inlen) {
+			r = inlen;
+			break;
 		}
-		/* A CR right before that LF is the normal line end. */
-		end = lf;
-		if (lf > r && lf < inlen && in[lf - 1] == '\r')
-			end = lf - 1;
-		q = end > r ? memchr(in + r, '\r', end - r) : NULL;
-
-		if (q == NULL) {
-			if (lf == inlen) {
-				r = inlen;
-				break;
-			}
-			if (end < lf) {
-				/* CRLF: the only real line end. */
-				r = lf + 1;
-				bol = 1;
-				continue;
-			}
-			/* Bare LF (RFC 5321 §2.3.8). */
+		if (in[p] == '\n') {
+			/* Bare LF (RFC 5321 §2.3.8): a CR before it would
+			 * have been found first. */
 			bare_lf = 1;
 			if (normalize) {
-				r = lf;
+				r = p;
 				ds_flush();
 				out[w++] = '\r';
 			}
-			r = lf + 1;
+			r = p + 1;
 			continue;
 		}
-
-		p = (size_t)(q - in);
 		if (p + 1 == inlen) {
 			/* CR at the end: next call decides. */
 			r = inlen;
 			cr = 1;
 			break;
 		}
-		/*
-		 * Bare CR: a CR followed by LF would be at lf - 1, which is
-		 * outside the range searched.
-		 */
+		if (in[p + 1] == '\n') {
+			/* CRLF: the only real line end. */
+			r = p + 2;
+			bol = 1;
+			continue;
+		}
+		/* Bare CR. */
 		bare_cr = 1;
 		r = p + 1;
 		if (normalize) {
