@@ -67,6 +67,15 @@ scan_crlf(const unsigned char *p, size_t n)
 		if (m != 0)
 			return i + (size_t)__builtin_ctz(m);
 	}
+	if (i < n && n >= 16) {
+		/* The tail: the last 16 octets, without those already seen. */
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + n - 16));
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(
+		    _mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf)));
+
+		m &= ~((1u << (16 - (n - i))) - 1);
+		return m != 0 ? n - 16 + (size_t)__builtin_ctz(m) : n;
+	}
 #endif
 	for (; i < n; i++)
 		if (p[i] == '\r' || p[i] == '\n')

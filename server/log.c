@@ -127,9 +127,10 @@ log_stamp(time_t sec)
 }
 
 
-/* emit - msg (mlen octets, no newline) as one line of the chosen format */
+/* emit - msg (mlen octets, no newline) as one line of the chosen format;
+ * clean: msg holds no CR or LF (built from safe pieces) */
 static void
-emit(enum log_level level, char *msg, size_t mlen)
+emit(enum log_level level, char *msg, size_t mlen, int clean)
 {
 	char line[LOG_LINE_MAX * 2 + 128];
 	struct timespec ts;
@@ -142,7 +143,7 @@ emit(enum log_level level, char *msg, size_t mlen)
 	stamp = log_stamp(ts.tv_sec);
 	/* Messages are built from escaped parts, but never let a stray
 	 * newline split a line. */
-	for (i = 0; i < mlen; i++)
+	for (i = 0; !clean && i < mlen; i++)
 		if (msg[i] == '\n' || msg[i] == '\r')
 			msg[i] = ' ';
 	sb_init(&b, line, sizeof(line) - 1);
@@ -194,7 +195,7 @@ log_vmsg(enum log_level level, const char *fmt, va_list ap)
 	if (n < 0)
 		return;
 	emit(level, msg, strnlen(msg, (size_t)n < sizeof(msg) ? (size_t)n :
-	    sizeof(msg) - 1));
+	    sizeof(msg) - 1), 0);
 }
 
 /* log_begin - start a line built with the strbuf calls; 0: level is off */
@@ -211,7 +212,7 @@ void
 log_end(struct log_line *l)
 {
 	if (log_enabled(l->level))
-		emit(l->level, l->text, l->b.len);
+		emit(l->level, l->text, l->b.len, 1);
 }
 
 /* log_msg - log one line at a level */

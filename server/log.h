@@ -48,7 +48,8 @@ size_t log_escape(char *out, size_t outsize, const char *in, size_t len);
  *	}
  *
  * What does not fit in LOG_LINE_MAX is cut; only safe text (ids, names,
- * numbers, log_escape()d client text) goes in.
+ * numbers, log_escape()d client text: never a CR or LF) goes in, and
+ * unlike log_msg()'s text it is not searched for line ends.
  */
 #include "strbuf.h"
 

@@ -249,6 +249,16 @@ plugin_parse_args(struct plugin *p, char *text, char *errbuf, size_t errsize)
 	return 0;
 }
 
+/* name_clean - a plugin's name goes into log lines as it is (log.h,
+ * struct log_line): no control characters in it */
+static void
+name_clean(char *name)
+{
+	for (; *name != '\0'; name++)
+		if ((unsigned char)*name < 0x20 || *name == 0x7f)
+			*name = '?';
+}
+
 int
 plugin_load(struct plugin *p, const char *spec, const char *plugin_dir,
     char *errbuf, size_t errsize)
@@ -311,6 +321,7 @@ plugin_load(struct plugin *p, const char *spec, const char *plugin_dir,
 		snprintf(errbuf, errsize, "out of memory");
 		goto fail;
 	}
+	name_clean(p->name);
 	if ((p->argbuf = strdup(colon != NULL ? colon + 1 : "")) == NULL) {
 		snprintf(errbuf, errsize, "out of memory");
 		goto fail;
@@ -349,6 +360,7 @@ plugin_from_descriptor(struct plugin *p, const sh_plugin *d, const char *args,
 		plugin_unload(p);
 		return -1;
 	}
+	name_clean(p->name);
 	if (plugin_parse_args(p, p->argbuf, errbuf, errsize) < 0) {
 		plugin_unload(p);
 		return -1;

@@ -783,9 +783,13 @@ smtp_parse_verb(const char *line, size_t len, const char **args_r,
 	for (vlen = 0; vlen < len && line[vlen] != ' ' && line[vlen] != '\t';
 	    vlen++)
 		;
-	for (v = SMTP_VERB_UNKNOWN + 1; v < SMTP_VERB_COUNT; v++)
-		if (ci_eq(line, vlen, verb_names[v]))
+	/* The first letter rules out all but one or two verbs cheaply. */
+	for (v = SMTP_VERB_UNKNOWN + 1; vlen > 0 && v < SMTP_VERB_COUNT; v++)
+		if ((unsigned char)verb_names[v][0] == to_upper(line[0]) &&
+		    ci_eq(line, vlen, verb_names[v])) {
 			verb = v;
+			break;
+		}
 
 	/*
 	 * RFC 5321 §4.1.1 wants exactly one SP; extra blanks on either side
