@@ -31,6 +31,7 @@ struct body_msg {
 	struct body_cursor cur;
 	struct data_decoder dec;	/* DATA */
 	struct header_splitter *hs;	/* only during the header section */
+	struct spares *hs_spares;	/* where hs goes back (NULL: free) */
 	unsigned char *scratch;		/* --bare-lf=normalize output buffer */
 	char *hdr_tmp;			/* a header past the store's budget */
 	size_t hdr_fields;		/* header fields seen, stored or not */
@@ -78,7 +79,7 @@ msg_free(struct body_msg *m)
 {
 	if (m == NULL)
 		return;
-	free(m->hs);
+	spares_give(m->hs_spares, m->hs);
 	free(m->scratch);
 	free(m->hdr_tmp);
 	free(m);
@@ -89,7 +90,11 @@ body_begin(struct body *b, int bdat)
 {
 	struct body_msg *m = calloc(1, sizeof(*m));
 
-	if (m == NULL || (m->hs = malloc(sizeof(*m->hs))) == NULL ||
+	if (m != NULL) {
+		m->hs_spares = b->hs_spares;
+		m->hs = spares_take(b->hs_spares);
+	}
+	if (m == NULL || (m->hs == NULL && (m->hs = malloc(sizeof(*m->hs))) == NULL) ||
 	    (!bdat && b->bare == DATA_BARE_NORMALIZE &&
 	    (m->scratch = malloc(2 * CONN_INBUF)) == NULL)) {
 		msg_free(m);
@@ -330,7 +335,7 @@ deliver_piece(struct body *b)
 			 * counted there: the body starts at its first octet. */
 			tx->header_size = m->hdr_section - vl;
 			set_phase(b, BODY_CONTENT);
-			free(m->hs);
+			spares_give(m->hs_spares, m->hs);
 			m->hs = NULL;
 		}
 		if (hst == HEADER_NEED_MORE && cur->hdr_off >= cur->len && !cur->end)

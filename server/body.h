@@ -62,6 +62,7 @@ struct body {
 	unsigned long long max_size;	/* --max-size; 0: none */
 	enum data_bare_policy bare;
 
+	struct spares *hs_spares;	/* header splitters to reuse, or NULL */
 	enum body_phase phase;
 	struct body_msg *msg;		/* while a message streams (body.c) */
 	sh_verdict drain_verdict;	/* the reply owed after draining */

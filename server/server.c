@@ -505,6 +505,9 @@ server_destroy(struct server *srv)
 	u64map_free(&srv->sessions);
 	addrcount_free(&srv->per_ip);
 	conn_bufpool_free(&srv->inbufs);
+	spares_free(&srv->tx_spares.hdr);
+	spares_free(&srv->tx_spares.trace);
+	spares_free(&srv->hs_spares);
 	if (srv->reserve_fd >= 0)
 		close(srv->reserve_fd);
 	if (srv->loop != NULL)

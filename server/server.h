@@ -19,6 +19,7 @@
 #include "metrics.h"
 #include "plugin.h"
 #include "util.h"
+#include "tx.h"
 #include "workpool.h"
 
 struct session;
@@ -62,6 +63,8 @@ struct server {
 	} stats;
 
 	struct conn_bufpool inbufs;	/* spare input buffers (conn.h) */
+	struct tx_spares tx_spares;	/* spare header and trace blocks (tx.h) */
+	struct spares hs_spares;	/* spare header splitters (body.h) */
 	struct metrics metrics;		/* per plugin x hook, counters */
 
 	/* Called when a session is gone (server.c: stop the loop once the

@@ -338,6 +338,7 @@ cmd_mail(struct session *s, const char *args, size_t len)
 	}
 	if ((s->tx = tx_new(s->srv->nplugins, s->srv->id_salt, s->id_str,
 	    s->transactions)) != NULL) {
+		s->tx->spares = &s->srv->tx_spares;
 		s->transactions++;
 		s->info.transactions = s->transactions;
 	}
@@ -1142,6 +1143,7 @@ session_accept_on(struct server *srv, int fd, const struct sockaddr *peer,
 	body_init(&s->body, &s->chain, &s->conn, &s->tx, &session_body_ops, s,
 	    s->log_id, srv->cfg->max_size, srv->cfg->bare_lf);
 	s->chain.metrics = &srv->metrics;
+	s->body.hs_spares = &srv->hs_spares;
 	if (implicit_tls) {
 		/* RFC 8314: the handshake comes first; the connect hooks and
 		 * the greeting follow in session_tls_up. */

@@ -152,8 +152,11 @@ tx_store_header(struct tx *tx, const char *name, size_t nl, const char *value,
 
 	if (tx->hdr_store == NULL) {
 		/* The index first: malloc's alignment is the index's. */
-		struct tx_header_ref *idx = malloc(TX_HEADER_INDEX_SIZE +
-		    TX_HEADER_STORE_MAX);
+		struct tx_header_ref *idx = tx->spares != NULL ?
+		    spares_take(&tx->spares->hdr) : NULL;
+
+		if (idx == NULL)
+			idx = malloc(TX_HEADER_INDEX_SIZE + TX_HEADER_STORE_MAX);
 
 		if (idx == NULL)
 			return -1;
@@ -185,6 +188,8 @@ trace_append(struct tx *tx, const char *text, size_t len)
 {
 	if (tx->trace_len + len + 1 > TX_TRACE_MAX)
 		return -1;
+	if (tx->trace == NULL && tx->spares != NULL)
+		tx->trace = spares_take(&tx->spares->trace);
 	if (tx->trace == NULL && (tx->trace = malloc(TX_TRACE_MAX)) == NULL)
 		return -1;
 	memcpy(tx->trace + tx->trace_len, text, len);
@@ -305,8 +310,14 @@ tx_free(struct tx *tx)
 	for (i = 0; i < tx->nrcpts; i++)
 		free(tx->rcpts[i]);
 	free(tx->rcpts);
-	free(tx->hdr_idx);		/* hdr_store is in the same block */
-	free(tx->trace);
+	/* hdr_store is in the hdr_idx block */
+	if (tx->spares != NULL) {
+		spares_give(&tx->spares->hdr, tx->hdr_idx);
+		spares_give(&tx->spares->trace, tx->trace);
+	} else {
+		free(tx->hdr_idx);
+		free(tx->trace);
+	}
 	tx_edits_free(tx->edits);
 	free(tx);
 }

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "smtp_parse.h"
+#include "util.h"
 #include "smtphook.h"
 
 /* Header section limits (docs/PROTOCOL.md); past any of them the message
@@ -49,6 +50,7 @@ struct tx {
 	size_t nhdr, hdr_cap;
 	uint64_t hdr_raw_end;		/* where the last field seen ended */
 	unsigned hdr_full : 1;		/* a field did not fit: keep no more */
+	struct tx_spares *spares;	/* NULL: malloc and free */
 	char *trace;			/* Received: + added headers */
 	size_t trace_len;
 	uint64_t header_size;		/* where the body starts, once known */
@@ -58,6 +60,12 @@ struct tx {
 	struct tx_slot slots[];		/* one per plugin */
 };
 
+
+/* Spare header blocks and trace buffers (util.h, struct spares), shared
+ * by the transactions of one loop and owned by the server. */
+struct tx_spares {
+	struct spares hdr, trace;
+};
 
 /* What the Received: trace field says about the connection. */
 struct tx_received {

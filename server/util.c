@@ -360,6 +360,30 @@ parse_seconds(const char *s, double *out)
 	return 0;
 }
 
+void *
+spares_take(struct spares *sp)
+{
+	return sp != NULL && sp->n > 0 ? sp->v[--sp->n] : NULL;
+}
+
+void
+spares_give(struct spares *sp, void *buf)
+{
+	if (buf == NULL)
+		return;
+	if (sp != NULL && sp->n < SPARES_MAX)
+		sp->v[sp->n++] = buf;
+	else
+		free(buf);
+}
+
+void
+spares_free(struct spares *sp)
+{
+	while (sp->n > 0)
+		free(sp->v[--sp->n]);
+}
+
 /* monotonic_now - seconds on CLOCK_MONOTONIC */
 double
 monotonic_now(void)

@@ -43,6 +43,23 @@ int parse_ulong(const char *s, unsigned long long min, unsigned long long max,
 /* parse_seconds - positive decimal seconds such as "30" or "0.5" */
 int parse_seconds(const char *s, double *out);
 
+/*
+ * spares - buffers of one size kept for reuse by the objects of one loop,
+ * so that a keep-alive client costs no malloc and free of big buffers per
+ * message (issue 16).  Take one (NULL: none spare, malloc it), give it
+ * back (kept, or freed when SPARES_MAX are kept), free them all at the end.
+ */
+#define SPARES_MAX 32
+
+struct spares {
+	void *v[SPARES_MAX];
+	size_t n;
+};
+
+void *spares_take(struct spares *sp);	/* sp NULL: NULL */
+void spares_give(struct spares *sp, void *buf);	/* sp NULL: free */
+void spares_free(struct spares *sp);
+
 /* monotonic_now - seconds from a monotonic clock */
 double monotonic_now(void);
 
