@@ -135,7 +135,8 @@ LINE = re.compile(r"^\s*([\d,]+)\s+(?:\([\s\d.]+%\)\s+)?(?:\*\s+)?(\S.*)$")
 
 
 def per_function(path, inclusive):
-    """{function: Ir} from callgrind_annotate (self, or inclusive)."""
+    """{function: (Ir, [source files])} from callgrind_annotate (self,
+    or inclusive)."""
     p = subprocess.run([ANNOTATE, f"--inclusive={'yes' if inclusive else 'no'}",
                         "--threshold=100", "--auto=no", path],
                        capture_output=True, text=True, timeout=120)
@@ -152,11 +153,13 @@ def per_function(path, inclusive):
         if not m:
             continue
         name = re.sub(r"\s+\[[^\]]*\]$", "", m.group(2).strip())
-        # "dir/file.c:function" -> "function (file.c)"
-        if ":" in name:
-            where, fn = name.rsplit(":", 1)
-            name = f"{fn} ({os.path.basename(where)})"
-        funcs[name] = funcs.get(name, 0) + int(m.group(1).replace(",", ""))
+        # "dir/file.c:function" -> "function (file.c)"; the parts of one
+        # function from several files (inlined helpers) as one.
+        where, fn = name.rsplit(":", 1) if ":" in name else ("???", name)
+        ir, files = funcs.get(fn, (0, []))
+        if os.path.basename(where) not in files:
+            files = files + [os.path.basename(where)]
+        funcs[fn] = (ir + int(m.group(1).replace(",", "")), files)
     return funcs
 
 
@@ -230,15 +233,16 @@ def main():
               "not its JIT (rules.c under_valgrind): pcre2_match is higher "
               "than natively")
     kind = "inclusive" if a.inclusive else "self"
-    diff = {f: (fn_b.get(f, 0) - fn_a.get(f, 0)) / a.msgs
+    diff = {f: (fn_b.get(f, (0,))[0] - fn_a.get(f, (0,))[0]) / a.msgs
             for f in set(fn_a) | set(fn_b)}
     top = sorted(diff.items(), key=lambda x: -x[1])[:a.top]
+    files = {f: ", ".join((fn_b.get(f) or fn_a.get(f))[1]) for f, _ in top}
     print(f"# top {len(top)} functions by {kind} Ir per message "
           f"(B - A) / {a.msgs}:")
     for f, v in top:
         share = f"{v / per_msg:6.1%}" if per_msg > 0 and not a.inclusive \
             else ""
-        print(f"  {v:10,.0f}  {share}  {f}")
+        print(f"  {v:10,.0f}  {share}  {f} ({files[f]})")
     print()
     print(f"INSTR chain={a.chain} sessions={a.sessions} msgs={a.msgs} "
           f"ir_a={ira} ir_b={irb} ir_per_msg={per_msg:.0f}")
