@@ -962,7 +962,8 @@ def machine():
 
 def main():
     ap = argparse.ArgumentParser(
-        description="smtphookd against Postfix's smtp-sink (issue 5)")
+        description="smtphookd against smtp-sink, Haraka and smtp-server "
+        "(issues 5 and 16)")
     ap.add_argument("--build", default=os.path.join(ROOT, "build"),
                     help="build directory with bin/ and plugins/")
     ap.add_argument("--pairs", type=int, default=3,
