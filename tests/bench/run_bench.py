@@ -40,7 +40,8 @@ when installed, see --peers):
   smtp-server-maildir   the same writing a Maildir on disk, fsync of each file
   No peer fsyncs the Maildir's new/ directory (smtphookd's fsync=yes does).
   Each peer has no AUTH, no STARTTLS, no size, line or connection limit
-  below what smtp-source sends, no banner delay and no DNS.  Its CPU is the
+  below what smtp-source sends, no banner delay and no DNS, and a warm-up
+  load (not measured) after each start, for V8's JIT.  Its CPU is the
   node process's (every thread), as for smtphookd, and is the server's, not
   noise.  default and fsync are compared with each peer per round
   ("vs haraka: x3.1 msgs/s" in the notes, ratio_vs_haraka= in BENCH lines);
@@ -183,6 +184,10 @@ class Server:
         self.accepted_mark = accepted_mark
         # A Maildir on disk is emptied only at the end (see after_run).
         self.keep_maildir = keep_maildir
+        # Node peers: V8 compiles a function only after it ran often, so a
+        # fresh process is slow for its first thousands of messages; they
+        # get a warm-up load after each start (warm_up), outside the runs.
+        self.warm = kind in ("haraka", "smtp-server")
         self.logpath = os.path.join(workdir, f"{name}.log")
         self.proc = None
         self.companion = companion      # argv of a helper server, or None
@@ -540,6 +545,26 @@ def run_source(srv, sc, msgs, timeout):
             res["error"] = f"{n} of {msgs} messages accepted"
     after_run(srv)
     return res
+
+
+WARM_UP_MSGS = 3000
+
+
+def warm_up(srv, sc, timeout):
+    """A load of the scenario's kind, not measured, for a peer that was just
+    started (Server.warm): WARM_UP_MSGS messages (a tenth of that of
+    100 KiB)."""
+    if not srv.warm or sc not in SOURCE_SCENARIOS:
+        return
+    p = SOURCE_SCENARIOS[sc]
+    n = WARM_UP_MSGS if p["size"] <= 4096 else WARM_UP_MSGS // 10
+    try:
+        r = run_source(srv, p, n, timeout)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        r = dict(error=str(e))
+        after_run(srv)
+    if "error" in r:
+        log(f"  warm-up of {srv.name}: {r['error']}")
 
 
 def read_reply(sock, buf):
@@ -1098,9 +1123,12 @@ def main():
                 results[sc] = summarize(sc, runs, a.pairs)
                 continue
             servers = {t: make(t) for t in targets}
-            for srv in servers.values():
-                srv.start()
             try:
+                # In the try: a server that does not start stops the others.
+                for srv in servers.values():
+                    srv.start()
+                for srv in servers.values():
+                    warm_up(srv, sc, a.run_timeout)
                 if sc == "e" and big is None:
                     big = BigMessage(a.big_mib << 20)
                 rnd = extra = 0
@@ -1134,6 +1162,7 @@ def main():
                         if not srv.alive():
                             r["error"] = f"server died: {srv.tail()}"
                             srv.start()
+                            warm_up(srv, sc, a.run_timeout)
                         got[t] = r
                         log(f"  round {rnd + 1} {t}: " + (
                             r.get("error") or
