@@ -116,7 +116,7 @@ bench-peers: $(BENCH_PEERS)/.installed
 # only one, an optional syslog addon of a Haraka plugin, is not used).
 $(BENCH_PEERS)/.installed: tests/bench/peers/package.json tests/bench/peers/package-lock.json
 	@command -v npm >/dev/null && command -v node >/dev/null && \
-		node -e 'process.exit(+process.versions.node.split(".")[0] < 20)' || \
+		node -e 'process.exit(parseInt(process.versions.node, 10) >= 20 ? 0 : 1)' || \
 		{ echo "bench-peers: node >= 20 and npm are needed (the pinned Haraka and smtp-server want 20; Debian 12's nodejs is 18)" >&2; exit 1; }
 	mkdir -p $(BENCH_PEERS)
 	cp tests/bench/peers/package.json tests/bench/peers/package-lock.json $(BENCH_PEERS)/
