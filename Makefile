@@ -8,8 +8,13 @@
 #                       (slow load tests skip themselves there; SMTPHOOK_QUICK=1
 #                       skips them everywhere)
 #   make fuzz           build the libFuzzer targets (clang) and run each FUZZ_SECONDS
-#   make bench          smtphookd against Postfix's smtp-sink (tests/bench/run_bench.py;
-#                       BENCH_ARGS, e.g. "--pairs 5" or "--scenarios ab"); not part of test
+#   make bench          smtphookd against Postfix's smtp-sink, Haraka and smtp-server
+#                       (tests/bench/run_bench.py; BENCH_ARGS, e.g. "--pairs 5" or
+#                       "--scenarios ab"); not part of test
+#   make bench-peers    npm install the bench's peers (Haraka, nodemailer smtp-server,
+#                       pinned in tests/bench/peers/) into build/bench-peers; optional
+#   make bench-instructions  user-space instructions per message of smtphookd
+#                       (callgrind, deterministic; INSTR_ARGS, e.g. "--chain default")
 #   make clean          remove every build directory
 
 SHELL := /bin/bash
@@ -30,8 +35,11 @@ RUN_PLUGINS ?= -p 'policy:allow_ip=127.0.0.0/8;::1,reject_ip_helo=yes' \
 RUN_ARGS ?= --max-size 52428800 $(RUN_PLUGINS)
 CTEST_ARGS ?=
 BENCH_ARGS ?=
+BENCH_PEERS ?= build/bench-peers
+INSTR_ARGS ?=
 
-.PHONY: print-chain all deps build run test asan-test valgrind-test fuzz bench clean
+.PHONY: print-chain all deps build run test asan-test valgrind-test fuzz bench \
+	bench-peers bench-instructions clean
 
 all: build
 
@@ -94,8 +102,31 @@ fuzz: deps
 
 # Not in "test": it takes minutes and its figures need a quiet machine
 # (docs/PERFORMANCE.md).  smtp-source and smtp-sink come with postfix (deps).
+# The peers (Haraka, smtp-server) are optional: installed when missing or
+# out of date; without node/npm or the registry the bench runs without them.
 bench: build
-	python3 tests/bench/run_bench.py --build $(CURDIR)/build $(BENCH_ARGS)
+	@$(MAKE) --no-print-directory $(BENCH_PEERS)/.installed || \
+		echo "bench: could not install the peers (npm); running without Haraka and smtp-server" >&2
+	python3 tests/bench/run_bench.py --build $(CURDIR)/build \
+		--peers $(abspath $(BENCH_PEERS)) $(BENCH_ARGS)
+
+bench-peers: $(BENCH_PEERS)/.installed
+
+# npm ci from the lock file, without install scripts (none is needed: the
+# only one, an optional syslog addon of a Haraka plugin, is not used).
+$(BENCH_PEERS)/.installed: tests/bench/peers/package.json tests/bench/peers/package-lock.json
+	@command -v npm >/dev/null && command -v node >/dev/null && \
+		node -e 'process.exit(parseInt(process.versions.node, 10) >= 20 ? 0 : 1)' || \
+		{ echo "bench-peers: node >= 20 and npm are needed (the pinned Haraka and smtp-server want 20; Debian 12's nodejs is 18)" >&2; exit 1; }
+	mkdir -p $(BENCH_PEERS)
+	cp tests/bench/peers/package.json tests/bench/peers/package-lock.json $(BENCH_PEERS)/
+	cd $(BENCH_PEERS) && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Deterministic: callgrind counts instructions, not time (valgrind: deps).
+bench-instructions: build
+	@scripts/deps.sh valgrind
+	python3 tests/bench/instructions.py --build $(CURDIR)/build $(INSTR_ARGS)
 
 clean:
 	rm -rf build build-*

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""run_bench.py - smtphookd against Postfix's smtp-sink (make bench, issue 5)
+"""run_bench.py - smtphookd against Postfix's smtp-sink, Haraka and nodemailer
+smtp-server (make bench, issues 5 and 16)
 
 Every target runs in the same invocation on its own loopback port, and the
 runs alternate (smtp-sink, smtphookd/sink, smtphookd/default, ... and again)
@@ -25,6 +26,26 @@ Targets:
                         asking policy_stub (build/bench/), a C policy
                         server answering DUNNO; the stub's CPU is not the
                         server's and not counted as noise (a, c, g)
+Peers (a-d; optional: npm packages pinned in tests/bench/peers/package.json,
+installed by `make bench-peers` into build/bench-peers; included by default
+when installed, see --peers):
+  haraka                Haraka, one process (smtp.ini nodes=0), plugins
+                        bench_accept (every RCPT, rDNS without DNS) and
+                        Haraka's queue/discard; log level notice
+  haraka-maildir        the same with bench_maildir instead of discard:
+                        Maildir on disk (--disk-dir), fsync of each file
+  smtp-server           nodemailer smtp-server (tests/bench/peers/
+                        smtp_server.js): accepts everything, drains and
+                        discards the message
+  smtp-server-maildir   the same writing a Maildir on disk, fsync of each file
+  No peer fsyncs the Maildir's new/ directory (smtphookd's fsync=yes does).
+  Each peer has no AUTH, no STARTTLS, no size, line or connection limit
+  below what smtp-source sends, no banner delay and no DNS, and a warm-up
+  load (not measured) after each start, for V8's JIT.  Its CPU is the
+  node process's (every thread), as for smtphookd, and is the server's, not
+  noise.  default and fsync are compared with each peer per round
+  ("vs haraka: x3.1 msgs/s" in the notes, ratio_vs_haraka= in BENCH lines);
+  fsync also with the best Maildir peer of the round (ratio_vs_best_maildir).
 
 The default chain is the Makefile's (make print-chain: RUN_PLUGINS), with
 sizefilter's max= and --max-size raised to 200 MiB so that (e) passes, and
@@ -59,6 +80,8 @@ from bigmsg import BigMessage  # noqa: E402
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 SMTP_SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
 SMTP_SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
+NODE = shutil.which("node") or "/usr/bin/node"
+PEERS_SRC = os.path.join(HERE, "peers")
 
 # scenario -> smtp-source arguments (without the target), messages, octets
 # of payload per message; counts sized for about 1.5-4 s per run of the
@@ -77,11 +100,15 @@ TITLES = dict({k: v["title"] for k, v in SOURCE_SCENARIOS.items()},
               e="one 100 MiB message (prepared buffer)",
               f="10,000 idle connections after EHLO",
               g="one session, 2,000 RCPTs one at a time")
-ALL_TARGETS = ["smtp-sink", "sink", "default", "fsync", "policyd"]
+PEER_TARGETS = ["haraka", "haraka-maildir", "smtp-server",
+                "smtp-server-maildir"]
+MAILDIR_PEERS = [t for t in PEER_TARGETS if t.endswith("-maildir")]
+HOOK_TARGETS = ["smtp-sink", "sink", "default", "fsync", "policyd"]
+ALL_TARGETS = HOOK_TARGETS + PEER_TARGETS
 BASIC_TARGETS = ["smtp-sink", "sink", "default", "fsync"]
 SCENARIO_TARGETS = {
-    "a": ALL_TARGETS, "b": BASIC_TARGETS, "c": ALL_TARGETS,
-    "d": BASIC_TARGETS, "e": BASIC_TARGETS,
+    "a": ALL_TARGETS, "b": BASIC_TARGETS + PEER_TARGETS, "c": ALL_TARGETS,
+    "d": BASIC_TARGETS + PEER_TARGETS, "e": BASIC_TARGETS,
     "f": ["smtp-sink", "sink", "default"],
     "g": ["smtp-sink", "default", "policyd"],
 }
@@ -146,9 +173,21 @@ class Server:
     """One server process on its own port (and its helper, if any)."""
 
     def __init__(self, name, argv, port, workdir, maildir=None,
-                 companion=None):
+                 companion=None, env=None, kind="smtphookd",
+                 accepted_mark=b" accepted by plugin ", keep_maildir=False):
         self.name, self.argv, self.port = name, argv, port
         self.maildir = maildir
+        self.env = env                  # extra environment, or None
+        self.kind = kind                # server= of the BENCH lines
+        # A log line per accepted message (None: not logged; a Maildir is
+        # counted instead if there is one, else smtp-source's word is taken).
+        self.accepted_mark = accepted_mark
+        # A Maildir on disk is emptied only at the end (see after_run).
+        self.keep_maildir = keep_maildir
+        # Node peers: V8 compiles a function only after it ran often, so a
+        # fresh process is slow for its first thousands of messages; they
+        # get a warm-up load after each start (warm_up), outside the runs.
+        self.warm = kind in ("haraka", "smtp-server")
         self.logpath = os.path.join(workdir, f"{name}.log")
         self.proc = None
         self.companion = companion      # argv of a helper server, or None
@@ -161,9 +200,12 @@ class Server:
                 self.companion, stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=self.logf,
                 start_new_session=True)
+        env = dict(os.environ, **self.env) if self.env else None
+        # Haraka logs to stdout: into the log as well (counted, see above).
+        out = self.logf if self.kind == "haraka" else subprocess.DEVNULL
         self.proc = subprocess.Popen(
-            self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=self.logf, cwd=ROOT, start_new_session=True)
+            self.argv, stdin=subprocess.DEVNULL, stdout=out,
+            stderr=self.logf, cwd=ROOT, start_new_session=True, env=env)
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
@@ -240,7 +282,29 @@ class Server:
 
     def accepted_in_log(self):
         with open(self.logpath, "rb") as f:
-            return f.read().count(b" accepted by plugin ")
+            return f.read().count(self.accepted_mark)
+
+    def maildir_count(self):
+        try:
+            return sum(1 for _ in os.scandir(os.path.join(self.maildir,
+                                                          "new")))
+        except OSError:
+            return 0
+
+    def accepted_before(self):
+        """What accepted() compares with: the Maildir's count before a run
+        (for a server that does not log its messages)."""
+        if self.accepted_mark is None and self.maildir:
+            return self.maildir_count()
+        return 0
+
+    def accepted(self, before):
+        """Messages accepted in the run (None: the server does not tell)."""
+        if self.accepted_mark is not None:
+            return self.accepted_in_log()
+        if self.maildir:
+            return self.maildir_count() - before
+        return None
 
 
 # A copy of the Makefile's RUN_PLUGINS, for when make cannot tell us.
@@ -297,6 +361,36 @@ def policyd_chain(chain, stub_port):
     return out
 
 
+def peers_installed(peers):
+    """The peer targets whose npm package is installed under peers."""
+    nm = os.path.join(peers, "node_modules")
+    have = []
+    if not os.access(NODE, os.X_OK):
+        return have
+    if os.path.isfile(os.path.join(nm, "Haraka", "bin", "haraka")):
+        have += ["haraka", "haraka-maildir"]
+    if os.path.isfile(os.path.join(nm, "smtp-server", "package.json")):
+        have += ["smtp-server", "smtp-server-maildir"]
+    return have
+
+
+def haraka_root(work, name, port, maildir):
+    """A Haraka configuration root for one target: a copy of
+    tests/bench/peers/haraka with smtp.ini (the port, one process) and the
+    plugin list written here."""
+    root = os.path.join(work, "haraka-" + name)
+    shutil.rmtree(root, ignore_errors=True)     # from an earlier scenario
+    shutil.copytree(os.path.join(PEERS_SRC, "haraka"), root)
+    with open(os.path.join(root, "config", "smtp.ini"), "w") as f:
+        f.write(f"[main]\nlisten=127.0.0.1:{port}\n"
+                "; one process, no cluster\nnodes=0\n"
+                "inactivity_timeout=300\nforce_shutdown_timeout=5\n")
+    with open(os.path.join(root, "config", "plugins"), "w") as f:
+        f.write("bench_accept\n" +
+                ("bench_maildir\n" if maildir else "queue/discard\n"))
+    return root
+
+
 def build_targets(args, work, diskdir, chain):
     def hook_argv(build):
         return [os.path.join(build, "bin", "smtphookd"), "-n", "bench.example",
@@ -327,7 +421,8 @@ def build_targets(args, work, diskdir, chain):
         if kind == "fsync":
             md = os.path.join(diskdir, "maildir-" + name)
             return Server(name, hook + ["-l", listen] +
-                          default_chain(md, "yes"), port, work, md)
+                          default_chain(md, "yes"), port, work, md,
+                          keep_maildir=True)
         if kind == "policyd":
             md = os.path.join(work, "maildir-" + name)
             sport = free_port()
@@ -335,6 +430,27 @@ def build_targets(args, work, diskdir, chain):
             return Server(name, hook + ["-l", listen] +
                           policyd_chain(default_chain(md, "no"), sport),
                           port, work, md, companion=[stub, str(sport)])
+        nm = os.path.join(args.peers, "node_modules")
+        if kind in ("haraka", "haraka-maildir"):
+            md = (os.path.join(diskdir, "maildir-" + name)
+                  if kind.endswith("-maildir") else None)
+            root = haraka_root(work, name, port, md)
+            env = {"BENCH_MAILDIR": md} if md else \
+                {"YES_REALLY_DO_DISCARD": "1"}   # queue/discard's switch
+            return Server(name, [NODE, os.path.join(nm, "Haraka", "bin",
+                                                    "haraka"), "-c", root],
+                          port, work, md, env=env, kind="haraka",
+                          accepted_mark=b"[core] queue code=OK",
+                          keep_maildir=md is not None)
+        if kind in ("smtp-server", "smtp-server-maildir"):
+            md = (os.path.join(diskdir, "maildir-" + name)
+                  if kind.endswith("-maildir") else None)
+            return Server(name, [NODE, os.path.join(PEERS_SRC,
+                                                    "smtp_server.js"),
+                                 str(port)] + ([md] if md else []),
+                          port, work, md, env={"NODE_PATH": nm},
+                          kind="smtp-server", accepted_mark=None,
+                          keep_maildir=md is not None)
         raise ValueError(name)
 
     return make
@@ -345,7 +461,7 @@ def after_run(srv):
     # without a journal the inode allocator skips inodes freed in the last
     # 60-360 s (ialloc.c recently_deleted), so deleting between runs would
     # make every later file creation scan them (3x slower, measured).
-    if srv.maildir and not srv.name.startswith("fsync"):
+    if srv.maildir and not srv.keep_maildir:
         empty_dir(srv.maildir)
     srv.truncate_log()
     os.sync()
@@ -407,6 +523,7 @@ def run_source(srv, sc, msgs, timeout):
     """One smtp-source run against srv; returns a result dict."""
     srv.truncate_log()
     srv.reset_hwm()
+    before = srv.accepted_before()
     noise = Noise(srv)
     c0 = srv.cpu()
     t0 = time.monotonic()
@@ -423,11 +540,31 @@ def run_source(srv, sc, msgs, timeout):
     if p.returncode != 0 or err:
         res["error"] = f"smtp-source exit {p.returncode}: {err[-300:]}"
     elif srv.name != "smtp-sink":
-        n = srv.accepted_in_log()
-        if n != msgs:
+        n = srv.accepted(before)
+        if n is not None and n != msgs:
             res["error"] = f"{n} of {msgs} messages accepted"
     after_run(srv)
     return res
+
+
+WARM_UP_MSGS = 3000
+
+
+def warm_up(srv, sc, timeout):
+    """A load of the scenario's kind, not measured, for a peer that was just
+    started (Server.warm): WARM_UP_MSGS messages (a tenth of that of
+    100 KiB)."""
+    if not srv.warm or sc not in SOURCE_SCENARIOS:
+        return
+    p = SOURCE_SCENARIOS[sc]
+    n = WARM_UP_MSGS if p["size"] <= 4096 else WARM_UP_MSGS // 10
+    try:
+        r = run_source(srv, p, n, timeout)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        r = dict(error=str(e))
+        after_run(srv)
+    if "error" in r:
+        log(f"  warm-up of {srv.name}: {r['error']}")
 
 
 def read_reply(sock, buf):
@@ -637,6 +774,39 @@ def summarize(scenario, runs, pairs):
                 cpu.append(a["cpu"] / b["cpu"])
         s["ratio_vs_base"] = med(rate)
         s["cpu_ratio_vs_base"] = med(cpu)
+    # default and fsync against each peer of the same round (issue 16),
+    # and fsync against the best Maildir peer of each round.
+    def pair_ratios(xs, ys):
+        rate, cpu = [], []
+        for a, b in zip(xs, ys):
+            if "error" in a or "error" in b or not a["msgs"]:
+                continue
+            rate.append((a["msgs"] / a["elapsed"]) / (b["msgs"] / b["elapsed"]))
+            if b["cpu"] > 0:
+                cpu.append((a["cpu"] / a["msgs"]) / (b["cpu"] / b["msgs"]))
+        return med(rate), med(cpu)
+
+    if scenario != "f":
+        for target in ("default", "fsync"):
+            if target not in runs:
+                continue
+            for peer in PEER_TARGETS:
+                if peer in runs:
+                    key = "vs_" + peer.replace("-", "_")
+                    r, c = pair_ratios(runs[target], runs[peer])
+                    out[target]["ratio_" + key] = r
+                    out[target]["cpu_ratio_" + key] = c
+        mds = [p for p in MAILDIR_PEERS if p in runs]
+        if "fsync" in runs and mds:
+            best = []
+            for i, a in enumerate(runs["fsync"]):
+                peers = [runs[p][i] for p in mds if i < len(runs[p])
+                         and "error" not in runs[p][i]]
+                if "error" in a or not peers or len(peers) < len(mds):
+                    continue
+                top = max(b["msgs"] / b["elapsed"] for b in peers)
+                best.append(a["msgs"] / a["elapsed"] / top)
+            out["fsync"]["ratio_vs_best_maildir"] = med(best)
     # policyd against the default chain of the same round: its cost.
     if "policyd" in runs and "default" in runs:
         rate, cpu, lat = [], [], []
@@ -679,6 +849,17 @@ def print_table(results, file=sys.stdout, markdown=False):
             if s.get("ratio_vs_default") is not None:
                 notes.append(f"vs default: x{s['ratio_vs_default']:.2f} msgs/s, "
                              f"x{s['cpu_ratio_vs_default']:.2f} CPU/msg")
+            for peer in PEER_TARGETS:
+                key = "vs_" + peer.replace("-", "_")
+                if s.get("ratio_" + key) is not None:
+                    notes.append(f"vs {peer}: x{s['ratio_' + key]:.2f} "
+                                 f"msgs/s" +
+                                 (f", x{s['cpu_ratio_' + key]:.2f} CPU/msg"
+                                  if s.get("cpu_ratio_" + key) is not None
+                                  else ""))
+            if s.get("ratio_vs_best_maildir") is not None:
+                notes.append(f"vs best Maildir peer: "
+                             f"x{s['ratio_vs_best_maildir']:.2f} msgs/s")
             if s.get("cpu_ratio_vs_base") is not None:
                 notes.append(f"vs @base: x{s['ratio_vs_base']:.2f} msgs/s, "
                              f"x{s['cpu_ratio_vs_base']:.2f} CPU/msg")
@@ -709,15 +890,21 @@ def print_table(results, file=sys.stdout, markdown=False):
 
 
 def bench_line(sc, target, s):
-    kv = [f"scenario={sc}", f"chain={target.split('@')[0]}",
-          f"server={'smtp-sink' if target == 'smtp-sink' else 'smtphookd'}"]
+    name = target.split("@")[0]
+    server = (name if name == "smtp-sink" else
+              name.replace("-maildir", "") if name in PEER_TARGETS else
+              "smtphookd")
+    kv = [f"scenario={sc}", f"chain={name}", f"server={server}"]
     if target.endswith("@base"):
         kv.append("build=baseline")
     for k in ("msgs_per_s", "mb_per_s", "cpu_us_per_msg", "peak_rss_kib",
               "rss_growth_kib", "rss_per_conn_kib", "ratio_vs_sink",
               "cpu_ratio_vs_sink", "rss_ratio_vs_sink", "ratio_vs_base",
               "cpu_ratio_vs_base", "us_per_rcpt", "added_us_per_rcpt",
-              "ratio_vs_default", "cpu_ratio_vs_default", "noise_max"):
+              "ratio_vs_default", "cpu_ratio_vs_default") + tuple(
+                  f"{r}ratio_vs_{p.replace('-', '_')}" for p in PEER_TARGETS
+                  for r in ("", "cpu_")) + ("ratio_vs_best_maildir",
+                                            "noise_max"):
         if k in s and s[k] is not None:
             kv.append(f"{k}={s[k]:.4g}" if isinstance(s[k], float)
                       else f"{k}={s[k]}")
@@ -765,6 +952,23 @@ def targets_check(results):
         v = get("f", t, "rss_per_conn_kib")
         add(f"(f) {t}: <= 4 KiB RSS per idle connection", v,
             lambda x: x <= 4.0, f"{v:.2f} KiB" if v is not None else "")
+    # Issue 16: against the peers of the same run.
+    for sc in ("a", "b", "d"):
+        v = get(sc, "default", "ratio_vs_haraka")
+        add(f"({sc}) default: msgs/s >= 3x haraka (discard)", v,
+            lambda x: x >= 3.0, f"{v:.2f}x" if v is not None else "")
+    for sc in ("a", "d"):
+        v = get(sc, "default", "ratio_vs_smtp_server")
+        add(f"({sc}) default: msgs/s >= 1.0x smtp-server (discard)", v,
+            lambda x: x >= 1.0, f"{v:.2f}x" if v is not None else "")
+    v = get("a", "default", "cpu_ratio_vs_sink")
+    add("(a) default: CPU/msg <= 1.2x smtp-sink", v, lambda x: x <= 1.2,
+        f"{v:.3f}x" if v is not None else "")
+    for sc in ("a", "c"):
+        v = get(sc, "fsync", "ratio_vs_best_maildir")
+        add(f"({sc}) fsync=yes: msgs/s >= 2x the best Maildir peer "
+            f"(haraka-maildir, smtp-server-maildir)", v, lambda x: x >= 2.0,
+            f"{v:.2f}x" if v is not None else "")
     return out
 
 
@@ -783,15 +987,20 @@ def machine():
 
 def main():
     ap = argparse.ArgumentParser(
-        description="smtphookd against Postfix's smtp-sink (issue 5)")
+        description="smtphookd against smtp-sink, Haraka and smtp-server "
+        "(issues 5 and 16)")
     ap.add_argument("--build", default=os.path.join(ROOT, "build"),
                     help="build directory with bin/ and plugins/")
     ap.add_argument("--pairs", type=int, default=3,
                     help="rounds of alternating runs (default 3)")
     ap.add_argument("--scenarios", default="abcdefg",
                     help="subset of abcdefg (default all)")
-    ap.add_argument("--targets", default=",".join(ALL_TARGETS),
-                    help="comma-separated subset of " + ",".join(ALL_TARGETS))
+    ap.add_argument("--targets",
+                    help="comma-separated subset of " + ",".join(ALL_TARGETS)
+                    + " (default: all; the peers if installed)")
+    ap.add_argument("--peers",
+                    help="where make bench-peers installed the npm peers "
+                    "(default BUILD/bench-peers)")
     ap.add_argument("--scale", type=float, default=1.0,
                     help="multiply message counts (e.g. 0.2 for a quick look)")
     ap.add_argument("--big-mib", type=int, default=100,
@@ -823,10 +1032,23 @@ def main():
         if not os.access(exe, os.X_OK):
             log(f"bench: {exe} missing (make build; postfix for smtp-*)")
             return 2
-    wanted = [t for t in a.targets.split(",") if t]
+    a.peers = a.peers or os.path.join(a.build, "bench-peers")
+    have = peers_installed(a.peers)
+    if a.targets is None:
+        wanted = HOOK_TARGETS + have
+        if len(have) < len(PEER_TARGETS):
+            missing = [t for t in PEER_TARGETS if t not in have]
+            log(f"bench: peers not installed in {a.peers} (make bench-peers; "
+                f"needs node and npm): running without {', '.join(missing)}")
+    else:
+        wanted = [t for t in a.targets.split(",") if t]
     for t in wanted:
         if t not in ALL_TARGETS:
             log(f"bench: unknown target {t}")
+            return 2
+        if t in PEER_TARGETS and t not in have:
+            log(f"bench: {t} is not installed in {a.peers} "
+                f"(make bench-peers; needs node and npm)")
             return 2
     stub = os.path.join(a.build, "bench", "bench_policy_stub")
     if "policyd" in wanted and not os.access(stub, os.X_OK):
@@ -857,7 +1079,7 @@ def main():
     stamp = os.path.join(a.disk_dir, ".smtphook-bench-deleted")
     try:
         ago = time.time() - os.stat(stamp).st_mtime
-        if ago < 360 and "fsync" in wanted:
+        if ago < 360 and any(t in wanted for t in ["fsync"] + MAILDIR_PEERS):
             log(f"bench: warning: the last bench deleted its Maildir in "
                 f"{a.disk_dir} {ago:.0f} s ago; on ext4 without a journal "
                 f"new files are slower to create for up to 6 minutes after "
@@ -901,9 +1123,12 @@ def main():
                 results[sc] = summarize(sc, runs, a.pairs)
                 continue
             servers = {t: make(t) for t in targets}
-            for srv in servers.values():
-                srv.start()
             try:
+                # In the try: a server that does not start stops the others.
+                for srv in servers.values():
+                    srv.start()
+                for srv in servers.values():
+                    warm_up(srv, sc, a.run_timeout)
                 if sc == "e" and big is None:
                     big = BigMessage(a.big_mib << 20)
                 rnd = extra = 0
@@ -937,6 +1162,7 @@ def main():
                         if not srv.alive():
                             r["error"] = f"server died: {srv.tail()}"
                             srv.start()
+                            warm_up(srv, sc, a.run_timeout)
                         got[t] = r
                         log(f"  round {rnd + 1} {t}: " + (
                             r.get("error") or
