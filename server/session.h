@@ -119,6 +119,9 @@ void session_accept_on(struct server *srv, int fd, const struct sockaddr *peer,
 /* session_reply - queue one reply (multi-line when text has '\n') */
 void session_reply(struct session *s, int code, const char *enhanced,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* session_reply_host - a reply whose text is our hostname + tail */
+void session_reply_host(struct session *s, int code, const char *enhanced,
+    const char *tail);
 /* session_close - queue nothing more; close once the output is flushed */
 void session_close(struct session *s, const char *reason);
 /* session_event_end - end of an event callback: flush, re-derive

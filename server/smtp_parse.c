@@ -49,6 +49,22 @@ static const char *const verb_names[SMTP_VERB_COUNT] = {
 	[SMTP_VERB_AUTH] = "AUTH",
 };
 
+/* The verbs by first letter (SMTP_VERB_UNKNOWN: no more); a new verb
+ * goes here too (test_smtp_parse checks every name is found). */
+static const enum smtp_verb verbs_by_letter[26][2] = {
+	['A' - 'A'] = { SMTP_VERB_AUTH },
+	['B' - 'A'] = { SMTP_VERB_BDAT },
+	['D' - 'A'] = { SMTP_VERB_DATA },
+	['E' - 'A'] = { SMTP_VERB_EHLO, SMTP_VERB_EXPN },
+	['H' - 'A'] = { SMTP_VERB_HELO, SMTP_VERB_HELP },
+	['M' - 'A'] = { SMTP_VERB_MAIL },
+	['N' - 'A'] = { SMTP_VERB_NOOP },
+	['Q' - 'A'] = { SMTP_VERB_QUIT },
+	['R' - 'A'] = { SMTP_VERB_RCPT, SMTP_VERB_RSET },
+	['S' - 'A'] = { SMTP_VERB_STARTTLS },
+	['V' - 'A'] = { SMTP_VERB_VRFY },
+};
+
 /* is_alpha - ASCII letter, independent of the locale */
 static int
 is_alpha(unsigned char c)
@@ -775,7 +791,7 @@ enum smtp_verb
 smtp_parse_verb(const char *line, size_t len, const char **args_r,
     size_t *args_len_r)
 {
-	enum smtp_verb	v, verb = SMTP_VERB_UNKNOWN;
+	enum smtp_verb	verb = SMTP_VERB_UNKNOWN;
 	size_t		vlen, i;
 
 	if (line == NULL)
@@ -783,13 +799,16 @@ smtp_parse_verb(const char *line, size_t len, const char **args_r,
 	for (vlen = 0; vlen < len && line[vlen] != ' ' && line[vlen] != '\t';
 	    vlen++)
 		;
-	/* The first letter rules out all but one or two verbs cheaply. */
-	for (v = SMTP_VERB_UNKNOWN + 1; vlen > 0 && v < SMTP_VERB_COUNT; v++)
-		if ((unsigned char)verb_names[v][0] == to_upper(line[0]) &&
-		    ci_eq(line, vlen, verb_names[v])) {
-			verb = v;
-			break;
-		}
+	/* The first letter leaves at most two verbs to compare. */
+	if (vlen > 0 && to_upper(line[0]) >= 'A' && to_upper(line[0]) <= 'Z') {
+		const enum smtp_verb *cand = verbs_by_letter[to_upper(line[0]) - 'A'];
+
+		for (i = 0; i < 2 && cand[i] != SMTP_VERB_UNKNOWN; i++)
+			if (ci_eq(line, vlen, verb_names[cand[i]])) {
+				verb = cand[i];
+				break;
+			}
+	}
 
 	/*
 	 * RFC 5321 §4.1.1 wants exactly one SP; extra blanks on either side

@@ -17,6 +17,7 @@
 #include "server.h"
 #include "session.h"
 #include "smtp_internal.h"
+#include "strbuf.h"
 
 /*
  * session_vreply - queue one reply, multi-line when the text holds '\n'
@@ -93,6 +94,23 @@ session_reply(struct session *s, int code, const char *enhanced,
 	va_start(ap, fmt);
 	session_vreply(s, code, enhanced, fmt, ap);
 	va_end(ap);
+}
+
+/* session_reply_host - "HOSTNAME" + tail, without a format: the greeting
+ * and the QUIT reply of every connection */
+void
+session_reply_host(struct session *s, int code, const char *enhanced,
+    const char *tail)
+{
+	char text[REPLY_TEXT_MAX];
+	struct strbuf b;
+	const char *t;
+
+	sb_init(&b, text, sizeof(text));
+	sb_puts(&b, s->info.hostname);
+	sb_puts(&b, tail);
+	t = sb_cstr(&b);
+	session_reply(s, code, enhanced, "%s", t != NULL ? t : tail);
 }
 
 /* cmd_ok - count the command being answered as successful */

@@ -125,7 +125,7 @@ connect_done(void *owner, sh_verdict v)
 			session_refused(s, "early talker");
 			return;
 		}
-		session_reply(s, 220, NULL, "%s ESMTP smtphook", s->info.hostname);
+		session_reply_host(s, 220, NULL, " ESMTP smtphook");
 		s->greeted = 1;
 		session_enter(s, SESSION_INIT);
 		return;
@@ -420,7 +420,7 @@ data_done(void *owner, sh_verdict v)
 	s->pipelined_ahead = 0;
 	cmd_ok(s, SMTP_VERB_DATA);
 	session_enter(s, SESSION_BODY);
-	session_reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
+	session_reply(s, 354, NULL, "%s", "End data with <CR><LF>.<CR><LF>");
 }
 
 static void
@@ -574,7 +574,7 @@ cmd_quit(struct session *s, const char *args, size_t len)
 {
 	(void)args, (void)len;
 	cmd_ok(s, SMTP_VERB_QUIT);
-	session_reply(s, 221, "2.0.0", "%s Bye", s->info.hostname);
+	session_reply_host(s, 221, "2.0.0", " Bye");
 	session_close(s, "quit");
 }
 

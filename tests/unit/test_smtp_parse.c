@@ -885,3 +885,26 @@ Test(log_escape, truncation)
 	cr_assert_str_eq(out, "...");
 	cr_assert_eq(smtp_log_escape(out, 0, "abc", 3), 0);
 }
+
+/* The verbs are found by first letter: every name must be in that table. */
+Test(smtp_parse_verb, every_verb_name_is_found_in_any_case)
+{
+	enum smtp_verb v;
+	const char *args;
+	size_t alen, i;
+
+	for (v = SMTP_VERB_UNKNOWN + 1; v < SMTP_VERB_COUNT; v++) {
+		char lower[32];
+		const char *name = smtp_verb_str(v);
+
+		cr_assert_eq(smtp_parse_verb(name, strlen(name), &args, &alen), v,
+		    "%s", name);
+		for (i = 0; name[i] != '\0' && i < sizeof(lower) - 1; i++)
+			lower[i] = (char)(name[i] - 'A' + 'a');
+		lower[i] = '\0';
+		cr_assert_eq(smtp_parse_verb(lower, i, &args, &alen), v, "%s", lower);
+	}
+	cr_assert_eq(smtp_parse_verb("HELOX", 5, &args, &alen), SMTP_VERB_UNKNOWN);
+	cr_assert_eq(smtp_parse_verb("XHELO", 5, &args, &alen), SMTP_VERB_UNKNOWN);
+	cr_assert_eq(smtp_parse_verb("@", 1, &args, &alen), SMTP_VERB_UNKNOWN);
+}
