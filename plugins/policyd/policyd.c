@@ -42,7 +42,11 @@
  * connection turns out closed (the server dropped it while idle), after
  * retry_delay otherwise, and not at all while the server is known to be
  * down (so an outage costs each request one attempt, not try_limit of
- * them and the delays between).  spawn: children are started with a
+ * them and the delays between).  After a failure the server is left
+ * alone for 1 s, then 2, 4, ... up to PD_BACKOFF_MAX between attempts;
+ * requests meanwhile get default_action at once, so a server that hangs
+ * costs one request_timeout per attempt, not one per request.  spawn:
+ * children are started with a
  * double fork, so init reaps them and the plugin needs no SIGCHLD
  * handler that could fight the host's; a child sees EOF on stdin when
  * its connection is closed and exits.  The hooks return SH_PENDING; the cancel callback detaches the
@@ -88,6 +92,7 @@
 #define PD_HEADERS_MAX 16	/* PREPENDed fields kept per message */
 #define PD_DEFAULT_ACTION "451 4.3.5 Server configuration problem"
 #define PD_SPAWN_ARGS_MAX 32
+#define PD_BACKOFF_MAX 30.0	/* seconds between attempts while down */
 
 enum pd_state {
 	S_CONNECT = 0, S_HELO, S_EHLO, S_MAIL, S_RCPT, S_DATA, S_EOM, S_VRFY,
@@ -143,6 +148,8 @@ struct pd_plugin {
 	char *default_text;
 	struct pd_decision deflt;
 	int down;			/* a failure was logged */
+	double backoff;			/* seconds of quiet after a failure */
+	ev_tstamp quiet_until;		/* not asked before (while down) */
 	struct pd_conn conns[PD_CONNS_MAX];
 	struct pd_req *qhead, *qtail;
 	size_t qlen;
@@ -296,12 +303,21 @@ static void
 fail(struct pd_req *r, const char *why)
 {
 	struct pd_plugin *pl = r->pl;
+	ev_tstamp now = ev_now(pl->loop);
 
 	if (!pl->down) {
 		pl->down = 1;
 		note(r->sess, SH_LOG_WARN, "policy server %s: %s; using "
 		    "default_action=%s (logged once until it answers)",
 		    pl->server, why, pl->default_text);
+	}
+	/* Back off: requests that were under way when it failed do not
+	 * count, only an attempt made after the quiet time. */
+	if (now >= pl->quiet_until) {
+		pl->backoff = pl->backoff == 0 ? 1 : pl->backoff * 2;
+		if (pl->backoff > PD_BACKOFF_MAX)
+			pl->backoff = PD_BACKOFF_MAX;
+		pl->quiet_until = now + pl->backoff;
 	}
 	resolve(r, &pl->deflt);
 }
@@ -560,6 +576,7 @@ conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		conn_close(c);
 		pl->down = 0;
+		pl->backoff = 0;
 		note(r->sess, SH_LOG_WARN, "policy server %s: malformed reply "
 		    "\"%s\"; using default_action=%s", pl->server, shown,
 		    pl->default_text);
@@ -569,6 +586,7 @@ conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	if (pl->down) {
 		pl->down = 0;
+		pl->backoff = 0;
 		note(r->sess, SH_LOG_INFO, "policy server %s: answering again",
 		    pl->server);
 	}
@@ -790,6 +808,9 @@ ask(sh_ctx *ctx, enum pd_state st, const char *helo, const sh_address *sender,
 
 	if (s == NULL)
 		return sh_tempfail(ctx, 451, "4.3.0", "Out of memory");
+	/* Down and in its quiet time: not asked, default_action at once. */
+	if (pl->down && ev_now(pl->loop) < pl->quiet_until)
+		return decide_now(ctx, &pl->deflt);
 	if (sender == NULL && tx != NULL)
 		sender = tx->sender;
 	if (rcpt == NULL && tx != NULL && tx->nrcpts == 1 &&

@@ -491,6 +491,27 @@ class PolicydTest(PolicydBase):
         self.quit(c)
         d.wait_log("connection closed before the reply")
 
+    def test_back_off_while_down(self):
+        """After a failure the server is left alone for 1 s (then 2, 4,
+        ...): requests meanwhile get default_action at once, without a
+        connection; the first one after the quiet time asks again."""
+        port, seen = self.closing_first()
+        d = self.start("inet:127.0.0.1:%d" % port, "try_limit=1")
+        c, r = self.rcpt_reply(d)
+        self.assertEqual(r.code, 451, r)
+        self.assertEqual(len(seen), 1)
+        t0 = time.time()
+        r = c.cmd("RCPT TO:<quiet@test.example>")
+        self.assertEqual((r.code, r.text), (451, "4.3.5 Server configuration problem"))
+        self.assertLess(time.time() - t0, 0.5)
+        self.assertEqual(len(seen), 1, "asked during the quiet time")
+        time.sleep(1.2)
+        r = c.cmd("RCPT TO:<again@test.example>")
+        self.assertEqual((r.code, r.text), (554, "5.7.1 second try"))
+        self.assertEqual(len(seen), 2)
+        self.quit(c)
+        d.wait_log("answering again")
+
     def test_max_ttl_closes_old_connection(self):
         stub = self.stub(lambda a: reply("DUNNO"))
         d = self.start("inet:127.0.0.1:%d" % stub.port, "max_ttl=0.3")
