@@ -262,6 +262,26 @@ set_greet_pause(struct config *c, const char *arg, char *err, size_t errsize)
 }
 
 static int
+set_proxy_protocol(struct config *c, const char *arg, char *err, size_t errsize)
+{
+	(void)arg, (void)err, (void)errsize;
+	c->proxy_protocol = 1;
+	return 0;
+}
+
+static int
+set_proxy_trusted(struct config *c, const char *arg, char *err, size_t errsize)
+{
+	char why[128];
+
+	if (cidr_list_parse(arg, &c->proxy_trusted, why, sizeof(why)) < 0) {
+		snprintf(err, errsize, "%s", why);
+		return -1;
+	}
+	return 0;
+}
+
+static int
 set_no_pipelining(struct config *c, const char *arg, char *err, size_t errsize)
 {
 	(void)arg, (void)err, (void)errsize;
@@ -336,15 +356,6 @@ set_workers(struct config *c, const char *arg, char *err, size_t errsize)
 	return 0;
 }
 
-/* not_yet - options of the SPEC that later work adds */
-static int
-not_yet(struct config *c, const char *arg, char *err, size_t errsize)
-{
-	(void)c, (void)arg;
-	snprintf(err, errsize, "not supported yet");
-	return -1;
-}
-
 /* Handled by config_parse itself; listed here for --help and lookup. */
 static int
 set_none(struct config *c, const char *arg, char *err, size_t errsize)
@@ -366,6 +377,8 @@ static const struct config_option options[] = {
 	{ "timeout", 0, "SECONDS", "idle timeout for a command or a data block (default 300)", set_timeout },
 	{ "shutdown-timeout", 0, "SECONDS", "how long running transactions may finish on SIGTERM (default 30)", set_shutdown_timeout },
 	{ "no-pipelining", 0, NULL, "do not advertise or allow PIPELINING", set_no_pipelining },
+	{ "proxy-protocol", 0, NULL, "expect a HAProxy PROXY v1/v2 header on every connection", set_proxy_protocol },
+	{ "proxy-trusted", 0, "LIST", "networks allowed to send it (default 127.0.0.0/8;::1); others are closed without a reply", set_proxy_trusted },
 	{ "bare-lf", 0, "reject|normalize", "what a bare LF/CR in a message gets (default reject)", set_bare_lf },
 	{ "reject-early-talkers", 0, NULL, "refuse clients that talk before the greeting (554)", set_reject_early },
 	{ "greet-pause", 0, "SECONDS", "wait this long before the greeting (default 0; 1 with --reject-early-talkers)", set_greet_pause },
@@ -385,7 +398,6 @@ static const struct config_option options[] = {
 	{ "require-tls", 0, NULL, "refuse MAIL before STARTTLS (530 5.7.0)", set_require_tls },
 	{ "auth", 0, "MECHS", "offer AUTH (RFC 4954) with these mechanisms, e.g. PLAIN,LOGIN; only over TLS; plugins' auth hook decides", set_auth },
 	{ "auth-insecure", 0, NULL, "also offer AUTH without TLS (tests, trusted networks)", set_auth_insecure },
-	{ "proxy-protocol", 0, NULL, NULL, not_yet },
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
@@ -404,6 +416,7 @@ config_defaults(struct config *c)
 	c->greet_pause = -1;
 	c->pool_threads = 4;
 	c->log_format = LOG_FORMAT_TEXT;
+	(void)cidr_list_parse("127.0.0.0/8;::1", &c->proxy_trusted, NULL, 0);
 }
 
 void
@@ -633,6 +646,17 @@ config_parse(struct config *c, int argc, char **argv, char *errbuf, size_t errsi
 			    "--tls-key");
 			return CONFIG_ERROR;
 		}
+	}
+	if (c->proxy_protocol) {
+		size_t k;
+
+		for (k = 0; k < c->nlisten; k++)
+			if (c->listen[k].implicit_tls) {
+				snprintf(errbuf, errsize, "--proxy-protocol with --tls-listen "
+				    "is not supported (end TLS on the balancer, or use "
+				    "STARTTLS)");
+				return CONFIG_ERROR;
+			}
 	}
 	if (c->auth_insecure && c->auth_mechs == 0) {
 		snprintf(errbuf, errsize, "--auth-insecure needs --auth");

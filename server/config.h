@@ -13,6 +13,7 @@
 
 #include "data_stream.h"
 #include "log.h"
+#include "util.h"
 
 #define CONFIG_MAX_LISTEN 16
 #define CONFIG_MAX_PLUGINS 64
@@ -52,6 +53,8 @@ struct config {
 	int require_tls;
 	unsigned auth_mechs;		/* CONFIG_AUTH_* */
 	int auth_insecure;
+	int proxy_protocol;		/* a PROXY header on every connection */
+	struct cidr_list proxy_trusted;	/* who may send it */
 	/* Strings read from -c FILE live here until exit. */
 	char *file_storage[8];
 	size_t nfile_storage;

@@ -307,6 +307,13 @@ conn_pause(struct conn *c, double seconds)
 	ev_timer_start(c->loop, &c->idle);
 }
 
+void
+conn_unpause(struct conn *c)
+{
+	if (c->pausing)
+		conn_start_idle(c);
+}
+
 int
 conn_out_reserve(struct conn *c, size_t n)
 {

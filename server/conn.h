@@ -145,6 +145,8 @@ void conn_touch(struct conn *c);
 /* conn_pause - stop the idle timer's idle duty for seconds, then call
  * paused (the greeting pause) */
 void conn_pause(struct conn *c, double seconds);
+/* conn_unpause - end a pause early: the idle timer is back on idle duty */
+void conn_unpause(struct conn *c);
 /* conn_start_tls - begin the server side of a handshake now; -1 failed */
 int conn_start_tls(struct conn *c, struct ssl_ctx_st *ctx);
 /* conn_start_tls_after_flush - STARTTLS: nothing more is read as

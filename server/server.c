@@ -132,6 +132,24 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			continue;
 		}
 		sockaddr_key((struct sockaddr *)&peer, key);
+		if (cfg->proxy_protocol) {
+			/* The balancer's connections: the session counts the
+			 * client named in the header against the per-IP limit. */
+			if (!cidr_list_match(&cfg->proxy_trusted, key)) {
+				sockaddr_text((struct sockaddr *)&peer, host,
+				    sizeof(host), &port);
+				log_msg(LOG_WARN, "refused [%s]:%u: not in "
+				    "--proxy-trusted (a PROXY header is expected); "
+				    "closed without a reply", host, port);
+				srv->stats.rejected_connections++;
+				close(fd);
+				continue;
+			}
+			session_accept_proxied(srv, fd, (struct sockaddr *)&peer, plen);
+			if (srv->shutting_down)
+				return;
+			continue;
+		}
 		n = addrcount_add(&srv->per_ip, key, 1);
 		if (n < 0 || (cfg->max_connections_per_ip > 0 &&
 		    (unsigned long)n > cfg->max_connections_per_ip)) {

@@ -89,6 +89,8 @@ struct session {
 	unsigned discard_line : 1, greeted : 1;
 	unsigned connect_hooks_ran : 1;
 	unsigned pipelined_ahead : 1;	/* more input followed the last command */
+	unsigned proxy_wait : 1;	/* the PROXY header is still to come */
+	unsigned per_ip_counted : 1;	/* peer_key is in srv->per_ip */
 	enum auth_phase auth;		/* the AUTH exchange (smtp_auth.c) */
 	unsigned auth_failures;
 	char *auth_login_user;		/* AUTH LOGIN: the user, until the password */
@@ -116,6 +118,11 @@ void session_accept(struct server *srv, int fd, const struct sockaddr *peer,
 /* session_accept_on - the same; implicit_tls: handshake before greeting */
 void session_accept_on(struct server *srv, int fd, const struct sockaddr *peer,
     socklen_t peerlen, int implicit_tls);
+/* session_accept_proxied - the same for a trusted balancer's connection
+ * under --proxy-protocol: the PROXY header first (smtp_proxy.c), then the
+ * client it names is the peer, and is counted against the per-IP limit */
+void session_accept_proxied(struct server *srv, int fd,
+    const struct sockaddr *peer, socklen_t peerlen);
 /* session_reply - queue one reply (multi-line when text has '\n') */
 void session_reply(struct session *s, int code, const char *enhanced,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));

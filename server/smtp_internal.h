@@ -30,6 +30,14 @@ void cmd_ok(struct session *s, enum smtp_verb v);
 
 /* session_enter - the one place the state changes (trace-logged) */
 void session_enter(struct session *s, enum session_state st);
+/* session_greet - after accept (and the PROXY header): the greeting pause
+ * or the connect hooks, then the greeting */
+void session_greet(struct session *s);
+/* smtp_proxy.c: the PROXY header phase (--proxy-protocol); a balancer
+ * sends it at once, so a short bound */
+#define PROXY_HEADER_TIMEOUT 5.0
+void proxy_input(struct session *s);
+void proxy_timeout(struct session *s);
 /* reply_verdict_as - reply_verdict, reporting the code and enhanced code
  * sent (code_r, enh_r[16]; may be NULL) */
 void reply_verdict_as(struct session *s, sh_verdict v, struct chain_reply *r,

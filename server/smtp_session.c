@@ -946,6 +946,14 @@ on_input(void *owner)
 	 * restarts it per line. */
 	if (s->state == SESSION_BODY || s->bdat.reading)
 		conn_touch(&s->conn);
+	if (s->proxy_wait) {
+		proxy_input(s);
+		if (s->proxy_wait || s->conn.life != CONN_OPEN)
+			return;
+		/* what came after the header came before the greeting */
+		if (s->conn.in == NULL || s->conn.in_start == s->conn.in_end)
+			return;
+	}
 	if (!s->greeted)
 		s->early_talker = s->info.early_talker = 1;
 	session_process(s);
@@ -995,6 +1003,10 @@ on_paused(void *owner)
 {
 	struct session *s = owner;
 
+	if (s->proxy_wait) {
+		proxy_timeout(s);
+		return;
+	}
 	session_start(s);
 	session_process(s);
 }
@@ -1067,23 +1079,57 @@ static const struct chain_ops session_chain_ops = {
 	.ctx = chain_ctx, .resumed = chain_resumed,
 };
 
+/* How a connection starts (session_new). */
+enum session_start { START_PLAIN, START_TLS, START_PROXIED };
+
+static void session_new(struct server *srv, int fd, const struct sockaddr *peer,
+    enum session_start how);
+
 void
 session_accept(struct server *srv, int fd, const struct sockaddr *peer,
     socklen_t peerlen)
 {
-	session_accept_on(srv, fd, peer, peerlen, 0);
+	(void)peerlen;
+	session_new(srv, fd, peer, START_PLAIN);
 }
 
 void
 session_accept_on(struct server *srv, int fd, const struct sockaddr *peer,
     socklen_t peerlen, int implicit_tls)
 {
+	(void)peerlen;
+	session_new(srv, fd, peer, implicit_tls ? START_TLS : START_PLAIN);
+}
+
+void
+session_accept_proxied(struct server *srv, int fd, const struct sockaddr *peer,
+    socklen_t peerlen)
+{
+	(void)peerlen;
+	session_new(srv, fd, peer, START_PROXIED);
+}
+
+/* session_greet - the greeting pause, or the connect hooks at once */
+void
+session_greet(struct session *s)
+{
+	if (s->srv->cfg->greet_pause > 0)
+		conn_pause(&s->conn, s->srv->cfg->greet_pause);
+	else
+		session_start(s);
+}
+
+/* session_new - a session for fd; the server counted the peer against
+ * the per-IP limit unless the connection is proxied */
+static void
+session_new(struct server *srv, int fd, const struct sockaddr *peer,
+    enum session_start how)
+{
 	struct session *s;
 	struct log_line l;
 	struct sockaddr_storage local;
 	socklen_t locallen = sizeof(local);
 
-	(void)peerlen;
 	s = calloc(1, sizeof(*s));
 	if (s == NULL || (srv->nplugins > 0 &&
 	    (s->slots = calloc(srv->nplugins, sizeof(*s->slots))) == NULL)) {
@@ -1144,15 +1190,18 @@ session_accept_on(struct server *srv, int fd, const struct sockaddr *peer,
 	    s->log_id, srv->cfg->max_size, srv->cfg->bare_lf);
 	s->chain.metrics = &srv->metrics;
 	s->body.hs_spares = &srv->hs_spares;
-	if (implicit_tls) {
+	s->per_ip_counted = how != START_PROXIED;
+	if (how == START_TLS) {
 		/* RFC 8314: the handshake comes first; the connect hooks and
 		 * the greeting follow in session_tls_up. */
 		if (conn_start_tls(&s->conn, srv->tls_ctx) < 0)
 			conn_kill(&s->conn, "TLS setup failed");
-	} else if (srv->cfg->greet_pause > 0) {
-		conn_pause(&s->conn, srv->cfg->greet_pause);
+	} else if (how == START_PROXIED) {
+		/* Nothing is said until the header names the client. */
+		s->proxy_wait = 1;
+		conn_pause(&s->conn, PROXY_HEADER_TIMEOUT);
 	} else {
-		session_start(s);
+		session_greet(s);
 	}
 	session_process(s);
 	session_event_end(s);
@@ -1315,7 +1364,8 @@ session_free(struct session *s)
 	free(s->auth_user);
 	conn_close(&s->conn);
 	u64map_del(&srv->sessions, s->id);
-	addrcount_add(&srv->per_ip, s->peer_key, -1);
+	if (s->per_ip_counted)
+		addrcount_add(&srv->per_ip, s->peer_key, -1);
 	if (s->prev != NULL)
 		s->prev->next = s->next;
 	else

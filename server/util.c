@@ -360,6 +360,86 @@ parse_seconds(const char *s, double *out)
 	return 0;
 }
 
+/* cidr_one - "ADDRESS[/PREFIX]" (len octets) into c; 0 or -1 */
+static int
+cidr_one(const char *item, size_t len, struct cidr *c)
+{
+	char buf[INET6_ADDRSTRLEN + 8], *slash;
+	unsigned long bits;
+	int v4;
+
+	if (len == 0 || len >= sizeof(buf))
+		return -1;
+	memcpy(buf, item, len);
+	buf[len] = '\0';
+	if ((slash = strchr(buf, '/')) != NULL)
+		*slash = '\0';
+	memset(c->key, 0, sizeof(c->key));
+	v4 = inet_pton(AF_INET, buf, c->key + 12) == 1;
+	if (v4)
+		c->key[10] = c->key[11] = 0xff;
+	else if (inet_pton(AF_INET6, buf, c->key) != 1)
+		return -1;
+	bits = v4 ? 32 : 128;
+	if (slash != NULL) {
+		char *end;
+
+		if (slash[1] < '0' || slash[1] > '9')
+			return -1;
+		bits = strtoul(slash + 1, &end, 10);
+		if (*end != '\0' || bits > (v4 ? 32u : 128u))
+			return -1;
+	}
+	c->bits = (unsigned)bits + (v4 ? 96 : 0);
+	return 0;
+}
+
+int
+cidr_list_parse(const char *text, struct cidr_list *out, char *why,
+    size_t whysize)
+{
+	const char *p = text, *end;
+
+	out->n = 0;
+	for (;;) {
+		p += strspn(p, ";, \t");
+		if (*p == '\0')
+			return 0;
+		end = p + strcspn(p, ";, \t");
+		if (out->n == CIDR_LIST_MAX) {
+			if (why != NULL)
+				snprintf(why, whysize, "more than %d networks",
+				    CIDR_LIST_MAX);
+			return -1;
+		}
+		if (cidr_one(p, (size_t)(end - p), &out->v[out->n]) < 0) {
+			if (why != NULL)
+				snprintf(why, whysize, "'%.*s' is not an address or "
+				    "network", (int)(end - p > 60 ? 60 : end - p), p);
+			return -1;
+		}
+		out->n++;
+		p = end;
+	}
+}
+
+int
+cidr_list_match(const struct cidr_list *l, const uint8_t key[16])
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++) {
+		unsigned bits = l->v[i].bits, full = bits / 8, rest = bits % 8;
+
+		if (memcmp(l->v[i].key, key, full) != 0)
+			continue;
+		if (rest == 0 || ((l->v[i].key[full] ^ key[full]) &
+		    (0xff << (8 - rest)) & 0xff) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 void *
 spares_take(struct spares *sp)
 {

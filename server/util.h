@@ -44,6 +44,25 @@ int parse_ulong(const char *s, unsigned long long min, unsigned long long max,
 int parse_seconds(const char *s, double *out);
 
 /*
+ * cidr_list - networks in the 16-octet key form of sockaddr_key() (an
+ * IPv4 network a.b.c.d/p is ::ffff:a.b.c.d/96+p), for --proxy-trusted.
+ * Text: items separated by ';', ',' or blanks, each ADDRESS or
+ * ADDRESS/PREFIX.
+ */
+#define CIDR_LIST_MAX 64
+
+struct cidr_list {
+	struct cidr { uint8_t key[16]; unsigned bits; } v[CIDR_LIST_MAX];
+	size_t n;
+};
+
+/* cidr_list_parse - text into *out; 0, or -1 with the bad item in why */
+int cidr_list_parse(const char *text, struct cidr_list *out, char *why,
+    size_t whysize);
+/* cidr_list_match - is the address key in one of the networks? */
+int cidr_list_match(const struct cidr_list *l, const uint8_t key[16]);
+
+/*
  * spares - buffers of one size kept for reuse by the objects of one loop,
  * so that a keep-alive client costs no malloc and free of big buffers per
  * message (issue 16).  Take one (NULL: none spare, malloc it), give it

@@ -314,6 +314,34 @@ def transaction(client, sender="sender@test.example", rcpts=("rcpt@test.example"
     return client.reply()
 
 
+def start_peer(test, argv, logpath, port, what):
+    """Start a real peer server (postgrey, HAProxy, ...) with its output in
+    logpath; stopped after the test.  Returns once it accepts on
+    127.0.0.1:port, or fails the test with its log."""
+    log = open(logpath, "wb")
+    test.addCleanup(log.close)
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                            stderr=subprocess.STDOUT)
+
+    def stop():
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+    test.addCleanup(stop)
+    deadline = time.time() + 20 * SLOW
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return proc
+        except OSError:
+            time.sleep(0.1)
+    with open(logpath, "rb") as f:
+        raise AssertionError("%s did not listen on %d: %r" % (what, port, f.read()))
+
+
 class DaemonTestCase(unittest.TestCase):
     """Base class: self.daemon(*args) starts one that is stopped (and
     checked for a clean exit) after the test."""

@@ -84,9 +84,10 @@ class HelpVersionTest(CmdlineTestCase):
                     "--verbose", "--log-format", "--version", "--help",
                     "--greet-pause", "--shutdown-timeout", "--max-errors",
                     "--tls-cert", "--tls-key", "--tls-listen", "--require-tls",
-                    "--tls-ciphers", "--tls-min-version", "--auth", "--auth-insecure"):
+                    "--tls-ciphers", "--tls-min-version", "--auth", "--auth-insecure",
+                    "--proxy-protocol", "--proxy-trusted"):
             self.assertRegex(out, r"(?m)^\s+(-\w, )?%s\b" % re.escape(opt))
-        for absent in ("--proxy-protocol", "--workers"):
+        for absent in ("--workers",):
             self.assertNotRegex(out, r"%s\b" % re.escape(absent))
         # The long names line up in one column.
         cols = {line.index("--") for line in out.splitlines() if line.startswith("  ")}
@@ -159,7 +160,6 @@ class OptionErrorTest(CmdlineTestCase):
         # AUTH without TLS is refused (not supported yet, or: it would
         # never be offered without --tls-cert or --auth-insecure).
         self.assertFails(["--auth", "PLAIN"], "--auth")
-        self.assertFails(["--proxy-protocol"], "--proxy-protocol", "not supported yet")
 
     def test_one_worker_is_fine(self):
         p = run_daemon(["--workers", "1", "--check"])

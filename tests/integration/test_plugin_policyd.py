@@ -20,7 +20,7 @@ import time
 import unittest
 
 from smtphook_test import (DaemonTestCase, SLOW, free_port, require_bundled_plugin,
-                           require_tool, run_daemon)
+                           require_tool, run_daemon, start_peer)
 
 DEFAULT = "451 4.3.5 Server configuration problem"
 
@@ -591,34 +591,13 @@ class PostgreyTest(PolicydBase):
         port = free_port()
         db = os.path.join(self.root, "db")
         os.mkdir(db)
-        log = open(os.path.join(self.root, "postgrey.log"), "wb")
-        self.addCleanup(log.close)
-        proc = subprocess.Popen(
-            [exe, "--inet=127.0.0.1:%d" % port, "--dbdir=" + db,
-             "--delay=%d" % self.DELAY, "--pidfile=" + os.path.join(self.root, "pg.pid"),
-             "--user=" + pwd.getpwuid(os.getuid()).pw_name,
-             "--group=" + grp.getgrgid(os.getgid()).gr_name, "-v"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-
-        def stop():
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-        self.addCleanup(stop)
-        deadline = time.time() + 20 * SLOW
-        while time.time() < deadline:
-            if proc.poll() is not None:
-                break
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    return port
-            except OSError:
-                time.sleep(0.1)
-        with open(os.path.join(self.root, "postgrey.log"), "rb") as f:
-            raise AssertionError("postgrey did not listen on %d: %r" % (port, f.read()))
+        start_peer(self, [exe, "--inet=127.0.0.1:%d" % port, "--dbdir=" + db,
+                          "--delay=%d" % self.DELAY,
+                          "--pidfile=" + os.path.join(self.root, "pg.pid"),
+                          "--user=" + pwd.getpwuid(os.getuid()).pw_name,
+                          "--group=" + grp.getgrgid(os.getgid()).gr_name, "-v"],
+                   os.path.join(self.root, "postgrey.log"), port, "postgrey")
+        return port
 
     def test_postgrey_greylists_then_passes(self):
         port = self.postgrey()

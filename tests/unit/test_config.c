@@ -354,9 +354,17 @@ Test(config, auth_options)
 	cr_assert_eq(C.auth_mechs, CONFIG_AUTH_LOGIN);
 }
 
-Test(config, not_yet_options)
+Test(config, proxy_options)
 {
-	BAD("--proxy-protocol: not supported yet", "--proxy-protocol");
+	OK("--proxy-protocol");
+	cr_assert_eq(C.proxy_protocol, 1);
+	cr_assert_eq(C.proxy_trusted.n, 2, "default 127.0.0.0/8;::1");
+	OK("--proxy-protocol", "--proxy-trusted", "10.0.0.0/8, 192.0.2.1 2001:db8::/32");
+	cr_assert_eq(C.proxy_trusted.n, 3);
+	BAD("--proxy-trusted: '10.0.0.0/33' is not an address or network",
+	    "--proxy-trusted", "10.0.0.0/33");
+	BAD("--proxy-trusted: 'nonsense' is not an address or network",
+	    "--proxy-trusted", "127.0.0.1;nonsense");
 }
 
 Test(config, unknown_and_stray)
