@@ -36,6 +36,11 @@
  *
  *	One scratch space serves every database: single-threaded use only
  *	(spamfilter's hooks run on the loop thread).
+ *
+ *	The library must be Intel Hyperscan (Debian libhyperscan-dev):
+ *	Vectorscan 5.4.9 (libvectorscan-dev) misses matches, e.g. ">[^<]*"
+ *	on a '>' past the 64th octet, which the differential test found;
+ *	rules_hs_build runs a self test and fails on such a library.
  */
 #ifndef SPAMFILTER_RULES_HS_H
 #define SPAMFILTER_RULES_HS_H
