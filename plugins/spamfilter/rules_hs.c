@@ -200,6 +200,7 @@ rules_hs_free(struct rules_hs *h)
 	for (size_t w = 0; w < RULE_WHERE_COUNT; w++) {
 		hs_free_database(h->c[w].db);
 		hs_free_database(h->c[w].db_utf);
+		hs_free_database(h->c[w].screen);
 		free(h->c[w].pcre);
 		free(h->c[w].pre);
 		free(h->c[w].utf);
@@ -207,6 +208,93 @@ rules_hs_free(struct rules_hs *h)
 	hs_free_scratch(h->scratch);
 	free(h->mode);
 	free(h);
+}
+
+/*
+ * screenable - whether a body rule keeps its per-line matches in a scan
+ * of many lines with HS_FLAG_MULTILINE: no u (the lines need not all be
+ * valid UTF-8), no end-of-subject assertion ('$', even escaped: kept
+ * simple), no \A \z \Z \G, no inline option setting "(?i)" "(?-m)"...
+ */
+static int
+screenable(const struct rule *r)
+{
+	const char *p = r->pattern;
+
+	if (r->flags & RULE_F_U)
+		return 0;
+	for (; *p != '\0'; p++) {
+		if (*p == '$')
+			return 0;
+		if (p[0] == '\\' && p[1] != '\0') {
+			if (strchr("AzZG", p[1]) != NULL)
+				return 0;
+			p++;
+		} else if (p[0] == '(' && p[1] == '?' && p[2] != '\0' &&
+		    strchr("=!<:>#", p[2]) == NULL)
+			return 0;
+		else if (p[0] == '(' && p[1] == '?' && p[2] == '<' &&
+		    p[3] != '=' && p[3] != '!')
+			return 0;	/* (?<name>: kept simple */
+	}
+	return 1;
+}
+
+/* build_screen - the body class's screen database, when all its
+ * Hyperscan rules are screenable */
+static int
+build_screen(const struct rules *r, struct rules_hs *h, char *err,
+    size_t errlen)
+{
+	const size_t *idx = r->idx[RULE_BODY];
+	size_t k, n = r->count[RULE_BODY];
+	struct set s = { 0 };
+	hs_compile_error_t *ce = NULL;
+	hs_database_t *db = NULL;
+	int ret = -1;
+
+	for (k = 0; k < n; k++)
+		if (h->mode[idx[k]] != RULES_HS_PCRE && !screenable(&r->v[idx[k]]))
+			return 0;
+	if (n == 0 || h->c[RULE_BODY].db == NULL)
+		return 0;
+	s.pat = calloc(n, sizeof(*s.pat));
+	s.flags = calloc(n, sizeof(*s.flags));
+	s.ids = calloc(n, sizeof(*s.ids));
+	if (s.pat == NULL || s.flags == NULL || s.ids == NULL)
+		goto nomem;
+	for (k = 0; k < n; k++) {
+		const struct rule *ru = &r->v[idx[k]];
+
+		if (h->mode[idx[k]] == RULES_HS_PCRE)
+			continue;
+		if ((s.pat[s.n] = hs_pattern(ru)) == NULL)
+			goto nomem;
+		s.flags[s.n] = (hs_flags(ru) & ~(unsigned)HS_FLAG_SINGLEMATCH) |
+		    HS_FLAG_MULTILINE | (h->mode[idx[k]] == RULES_HS_PREFILTER ?
+		    HS_FLAG_PREFILTER : 0);
+		s.ids[s.n++] = (unsigned)idx[k];
+	}
+	/* A set Hyperscan refuses only means no screen. */
+	if (hs_compile_multi((const char *const *)s.pat, s.flags, s.ids,
+	    (unsigned)s.n, HS_MODE_BLOCK, NULL, &db, &ce) == HS_SUCCESS) {
+		hs_scratch_t *sc = h->scratch;
+
+		if (hs_alloc_scratch(db, &sc) != HS_SUCCESS) {
+			hs_free_database(db);
+			goto nomem;
+		}
+		h->scratch = sc;
+		h->c[RULE_BODY].screen = db;
+	}
+	hs_free_compile_error(ce);
+	ret = 0;
+	goto out;
+nomem:
+	snprintf(err, errlen, "out of memory");
+out:
+	set_free(&s);
+	return ret;
 }
 
 /* build_class - databases, lists and scratch of class w */
@@ -318,6 +406,8 @@ rules_hs_build(const struct rules *r, struct rules_hs **out, char *err,
 	for (w = 0; w < RULE_WHERE_COUNT; w++)
 		if (build_class(r, h, w, err, errlen) < 0)
 			goto fail;
+	if (build_screen(r, h, err, errlen) < 0)
+		goto fail;
 	*out = h;
 	return 0;
 nomem:
@@ -422,4 +512,37 @@ rules_hs_scan(struct rules_hs *h, enum rule_where w, const void *subject,
 			return -1;
 	}
 	return 0;
+}
+
+/* Passes the caller's callback, with the end offset, through Hyperscan's. */
+struct screen_arg {
+	rules_hs_at_fn *fn;
+	void *arg;
+};
+
+static int
+on_screen(unsigned id, unsigned long long from, unsigned long long to,
+    unsigned flags, void *ctx)
+{
+	struct screen_arg *a = ctx;
+
+	(void)from;
+	(void)flags;
+	return a->fn(id, to, a->arg);
+}
+
+int
+rules_hs_screen(struct rules_hs *h, const void *buf, size_t len,
+    rules_hs_at_fn *on_at, void *arg)
+{
+	struct screen_arg a = { on_at, arg };
+	hs_error_t rc;
+
+	if (h->c[RULE_BODY].screen == NULL || len > 0xffffffffu)
+		return -1;
+	rc = hs_scan(h->c[RULE_BODY].screen, buf, (unsigned)len, 0, h->scratch,
+	    on_screen, &a);
+	if (rc == HS_SCAN_TERMINATED)
+		return 1;
+	return rc == HS_SUCCESS ? 0 : -1;
 }

@@ -64,6 +64,7 @@ struct rules_hs_class {
 	size_t npre;
 	size_t *utf;			/* u rules in db_utf */
 	size_t nutf;
+	void *screen;			/* body only: rules_hs_screen's; NULL: none */
 };
 
 struct rules_hs {
@@ -99,6 +100,24 @@ typedef int rules_hs_hit_fn(size_t rule, void *arg);
  */
 int rules_hs_scan(struct rules_hs *h, enum rule_where w, const void *subject,
     size_t len, rules_hs_hit_fn *on_hit, void *arg, int *utf_invalid);
+
+/*
+ * rules_hs_screen - scan many body lines at once: buf[0..len) holds whole
+ * lines, each ended by "\n" (or "\r\n").  The screen database has every
+ * Hyperscan rule of the body class with HS_FLAG_MULTILINE (and no
+ * SINGLEMATCH: every end offset is reported), so that a rule that matches
+ * a line alone matches in buf with an end offset inside that line (from
+ * its first octet to its "\n"): on_at(rule, end, arg) is called for each.
+ * The converse does not hold (a match may span lines, or use the "\r"),
+ * so a reported line is matched on its own.  It exists only when that
+ * holds for all body rules: none is a u rule, none has '$', \A, \z,
+ * \Z, \G or an inline option "(?x" (which could turn MULTILINE off).
+ * Returns 0, 1 when on_at stopped it, -1 without a screen or on error.
+ */
+typedef int rules_hs_at_fn(size_t rule, unsigned long long end, void *arg);
+
+int rules_hs_screen(struct rules_hs *h, const void *buf, size_t len,
+    rules_hs_at_fn *on_at, void *arg);
 
 /* rules_hs_utf8_valid - s[0..n) is valid UTF-8 (RFC 3629) */
 int rules_hs_utf8_valid(const unsigned char *s, size_t n);

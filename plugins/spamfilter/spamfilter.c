@@ -642,6 +642,103 @@ keep_line_tail(struct sf_tx *tx, const unsigned char *data, size_t len)
 }
 
 /*
+ * A screened region of a chunk: whole lines scanned at once with the
+ * screen database (rules_hs_screen); the end offsets it reported, in
+ * order, or all lines marked when there were more than SF_SCREEN_MAX.
+ */
+#define SF_SCREEN_MAX 64
+
+struct region {
+	struct scan *sc;		/* for wanted() */
+	const unsigned char *base;	/* region start (a line start) */
+	size_t len;			/* through the last "\n" */
+	int all;			/* every line is to be matched */
+	size_t n, next;			/* ends[0..n), next to look at */
+	unsigned long long ends[SF_SCREEN_MAX];
+};
+
+static int
+on_screen_at(size_t rule, unsigned long long end, void *arg)
+{
+	struct region *rg = arg;
+
+	if (!wanted(rg->sc, rule))
+		return 0;
+	if (rg->n == SF_SCREEN_MAX) {
+		rg->all = 1;
+		return 1;
+	}
+	rg->ends[rg->n++] = end;
+	return 0;
+}
+
+static int
+cmp_end(const void *a, const void *b)
+{
+	unsigned long long x = *(const unsigned long long *)a;
+	unsigned long long y = *(const unsigned long long *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * screen_region - screen the whole lines at data[0..n) (n > 0).  No
+ * screen, or a Hyperscan error: every line is matched on its own.
+ */
+static void
+screen_region(struct sf *sf, struct sf_tx *tx, struct region *rg,
+    const unsigned char *data, size_t n)
+{
+	const unsigned char *nl = memrchr(data, '\n', n);
+	struct scan sc = { NULL, sf, tx, tx->hit, NULL, 0, NULL, 0, 0 };
+
+	rg->base = data;
+	rg->len = nl != NULL ? (size_t)(nl + 1 - data) : 0;
+	rg->all = rg->n = rg->next = 0;
+	if (rg->len == 0)
+		return;
+	rg->sc = &sc;
+	if (rules_hs_screen(sf->hs, data, rg->len, on_screen_at, rg) < 0)
+		rg->all = 1;
+	rg->sc = NULL;
+	qsort(rg->ends, rg->n, sizeof(rg->ends[0]), cmp_end);
+}
+
+/*
+ * clean_line - whether the line data[0..k) (its "\n" at data[k]) lies in
+ * the screened region with no reported end inside it: then only the PCRE2-
+ * only body rules need to see it.  Lines are asked about in order.
+ */
+static int
+clean_line(struct region *rg, const unsigned char *data, size_t k)
+{
+	size_t off, last;
+
+	if (rg->len == 0 || data < rg->base || data + k >= rg->base + rg->len)
+		return 0;
+	if (rg->all)
+		return 0;
+	off = (size_t)(data - rg->base);
+	last = off + k;			/* the "\n" */
+	while (rg->next < rg->n && rg->ends[rg->next] < off)
+		rg->next++;
+	return rg->next == rg->n || rg->ends[rg->next] > last;
+}
+
+/* clean_piece - a screened-clean line: its PCRE2-only body rules only */
+static void
+clean_piece(sh_ctx *ctx, struct sf *sf, struct sf_tx *tx,
+    const unsigned char *p, size_t len)
+{
+	struct scan sc = { ctx, sf, tx, tx->hit, NULL, 0, p, len, 0 };
+	const struct rules_hs_class *c = &sf->hs->c[RULE_BODY];
+
+	if (len > 0 && p[len - 1] == '\r')
+		sc.len--;
+	run_list(&sc, RULE_BODY, c->pcre, c->npcre);
+}
+
+/*
  * feed - split data into lines, reassembling across calls in tx->buf.
  * A line is handed to piece() whole when it fits SF_LINE_MAX octets
  * (CR included), else in pieces of SF_LINE_MAX octets; a piece is only
@@ -653,6 +750,7 @@ feed(sh_ctx *ctx, struct sf *sf, struct sf_tx *tx, const unsigned char *data,
 {
 	const unsigned char *nl;
 	size_t room, scan, k;
+	struct region rg = { 0 };
 
 	while (n > 0 && tx->body_left > 0) {
 		if (tx->len > 0) {
@@ -677,10 +775,19 @@ feed(sh_ctx *ctx, struct sf *sf, struct sf_tx *tx, const unsigned char *data,
 				n = 0;
 			}
 		} else {
+			/* Whole lines from here to the chunk's last line end:
+			 * one screen scan, then only the lines it reports are
+			 * matched on their own. */
+			if (rg.base == NULL && sf->hs != NULL &&
+			    sf->hs->c[RULE_BODY].screen != NULL)
+				screen_region(sf, tx, &rg, data, n);
 			scan = n < SF_LINE_MAX + 1 ? n : SF_LINE_MAX + 1;
 			if ((nl = memchr(data, '\n', scan)) != NULL) {
 				k = (size_t)(nl - data);
-				piece(ctx, sf, tx, data, k, 1);
+				if (!tx->cont && clean_line(&rg, data, k))
+					clean_piece(ctx, sf, tx, data, k);
+				else
+					piece(ctx, sf, tx, data, k, 1);
 				data += k + 1;
 				n -= k + 1;
 			} else if (n > SF_LINE_MAX) {

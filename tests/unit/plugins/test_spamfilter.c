@@ -541,7 +541,9 @@ Test(rules, catastrophic_regex_hits_the_limit_fast)
 	s[8191] = 'b';
 	t0 = now();
 	cr_assert_eq(rules_match(m, &r->v[0], s, 8192, 0, &prc), RULES_LIMIT, "%d", prc);
-	cr_assert_lt(now() - t0, 0.1);
+	/* Under valgrind (the interpreter, 20-50 times slower) the bound
+	 * only says it stopped. */
+	cr_assert_lt(now() - t0, under_valgrind() ? 5.0 : 0.1);
 	free(s);
 	rules_matcher_free(m);
 	rules_free(r);
