@@ -154,9 +154,10 @@ static const char *const wheres[] = {
 	"header:Message-ID", "from", "rcpt", "helo", "ip",
 };
 
-/* gen_rule - one rules line that parses (retried until it does) */
+/* gen_rule - one rules line that parses (retried until it does); with
+ * screen, a body rule must also be one the body screen can take */
 static void
-gen_rule(struct rng *g, struct str *out, unsigned n)
+gen_rule(struct rng *g, struct str *out, unsigned n, int screen)
 {
 	char flags[8], head[64];
 	struct str b = { 0 };
@@ -184,8 +185,12 @@ gen_rule(struct rng *g, struct str *out, unsigned n)
 		snprintf(head, sizeof(head), "/%s R%u\n", flags, n);
 		puts_(&b, head);
 		if (rules_parse(b.p, b.len, "gen", 0, &r, NULL, 0) == 0) {
+			int ok = !screen || r->v[0].where != RULE_BODY ||
+			    screenable(&r->v[0]);
+
 			rules_free(r);
-			break;
+			if (ok)
+				break;
 		}
 	}
 	put(out, b.p, b.len);
@@ -193,12 +198,12 @@ gen_rule(struct rng *g, struct str *out, unsigned n)
 }
 
 static char *
-gen_rules(struct rng *g)
+gen_rules(struct rng *g, int screen)
 {
 	struct str b = { 0 };
 
 	for (unsigned i = 0; i < GEN_RULES; i++)
-		gen_rule(g, &b, i);
+		gen_rule(g, &b, i, screen);
 	return b.p;
 }
 
@@ -259,7 +264,7 @@ slurp(const char *path, size_t *len)
 static struct rset *
 rule_sets(size_t *n)
 {
-	struct rset *v = calloc(64 + GEN_FILES, sizeof(*v));
+	struct rset *v = calloc(64 + 2 * GEN_FILES, sizeof(*v));
 	struct rng g = { GEN_SEED };
 	struct dirent *d;
 	DIR *dir;
@@ -288,10 +293,13 @@ rule_sets(size_t *n)
 		v[(*n)++].text = t;
 	}
 	closedir(dir);
-	for (int i = 0; i < GEN_FILES; i++) {
-		snprintf(path, sizeof(path), "generated-%d", i);
+	/* Half of them with body rules the body screen takes, so that the
+	 * screened path (a chunk's lines in one scan) is used. */
+	for (int i = 0; i < 2 * GEN_FILES; i++) {
+		snprintf(path, sizeof(path), "generated-%d%s", i,
+		    i >= GEN_FILES ? "-screened" : "");
 		v[*n].name = strdup(path);
-		v[(*n)++].text = gen_rules(&g);
+		v[(*n)++].text = gen_rules(&g, i >= GEN_FILES);
 	}
 	return v;
 }
@@ -362,6 +370,84 @@ esc(const char *s, size_t n)
 	return out;
 }
 
+/* Screen reports: end offsets per rule. */
+struct ends {
+	size_t nrules;
+	unsigned char *at;		/* at[rule * blen + end] */
+	size_t blen;
+};
+
+static int
+note_end(size_t rule, unsigned long long end, void *arg)
+{
+	struct ends *e = arg;
+
+	if (end < e->blen)
+		e->at[rule * e->blen + end] = 1;
+	return 0;
+}
+
+/*
+ * screen_check - the body screen's promise: a body rule that matches a
+ * line alone (whole, or as a piece with NOTBOL/NOTEOL) has a reported end
+ * within that line (from its first octet to its "\n") when the lines are
+ * scanned together, CRLF-ended, as the plugin does.
+ */
+static void
+screen_check(const struct rules *r, struct rules_hs *h, struct rules_matcher *m,
+    const struct str *subj, const char *name, size_t *found)
+{
+	for (size_t k0 = 0; k0 + 20 <= SUBJECTS; k0 += 20) {
+		struct str b = { 0 };
+		size_t start[21];
+		struct ends e;
+
+		puts_(&b, "");
+		for (size_t k = 0; k < 20; k++) {
+			const struct str *l = &subj[k0 + k];
+
+			start[k] = b.len;
+			/* Lines hold no "\n" (the plugin cut them there). */
+			for (size_t i = 0; i < l->len; i++)
+				if (l->p[i] != '\n')
+					put(&b, l->p + i, 1);
+			puts_(&b, "\r\n");
+		}
+		start[20] = b.len;
+		e.nrules = r->n;
+		e.blen = b.len + 1;
+		e.at = calloc(r->n, e.blen);
+		cr_assert_not_null(e.at);
+		cr_assert_eq(rules_hs_screen(h, b.p, b.len, note_end, &e), 0);
+		for (size_t k = 0; k < 20; k++) {
+			size_t ls = start[k], le = start[k + 1] - 1;	/* "\n" */
+			size_t len = le - 1 - ls;		/* without CRLF */
+
+			for (size_t j = 0; j < r->count[RULE_BODY]; j++) {
+				size_t i = r->idx[RULE_BODY][j], x;
+				int want = 0;
+
+				if (h->mode[i] == RULES_HS_PCRE)
+					continue;
+				for (uint32_t o = 0; o < 4 && !want; o++)
+					want = rules_match(m, &r->v[i], b.p + ls,
+					    len, (o & 1 ? PCRE2_NOTBOL : 0) |
+					    (o & 2 ? PCRE2_NOTEOL : 0), NULL) == 1;
+				if (!want)
+					continue;
+				for (x = ls; x <= le && !e.at[i * e.blen + x]; x++)
+					;
+				cr_assert_leq(x, le, "%s:%u /%s/ matches line \"%s\" "
+				    "but the screen reports no end in it", name,
+				    r->v[i].line, r->v[i].pattern, esc(b.p + ls, len));
+				++*found;
+			}
+		}
+		free(e.at);
+		free(b.p);
+	}
+}
+
 Test(diff, engine_pcre2_against_hyperscan, .timeout = 240)
 {
 	static const uint32_t optv[] = { 0, PCRE2_NOTBOL, PCRE2_NOTEOL,
@@ -370,6 +456,7 @@ Test(diff, engine_pcre2_against_hyperscan, .timeout = 240)
 	struct rules_matcher *m = rules_matcher_new(RULES_MATCH_LIMIT,
 	    RULES_DEPTH_LIMIT);
 	size_t nsets, nrules = 0, checks = 0, matches = 0, modes[3] = { 0 };
+	size_t nscreened = 0, screen_checks = 0;
 	struct rset *sets = rule_sets(&nsets);
 	struct str *subj = calloc(SUBJECTS, sizeof(*subj));
 	char err[RULES_ERR_MAX];
@@ -426,10 +513,17 @@ Test(diff, engine_pcre2_against_hyperscan, .timeout = 240)
 				}
 			}
 		}
+		if (h->c[RULE_BODY].screen != NULL) {
+			nscreened++;
+			screen_check(r, h, m, subj, sets[f].name, &screen_checks);
+		}
 		free(rep);
 		rules_hs_free(h);
 		rules_free(r);
 	}
+	cr_log_info("engine: screen of %zu sets: %zu line matches found in "
+	    "the screen", nscreened, screen_checks);
+	cr_assert_gt(nscreened, GEN_FILES / 2);
 	cr_log_info("engine: %zu rules (%zu exact, %zu prefilter, %zu PCRE2 "
 	    "only) in %zu sets x %d subjects x 4 options: %zu checks, %zu "
 	    "matches", nrules, modes[0], modes[1], modes[2], nsets, SUBJECTS,
