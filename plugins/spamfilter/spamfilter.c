@@ -1,5 +1,6 @@
 /*
- * spamfilter.c - score messages with PCRE2 rules; tag or reject at eom
+ * spamfilter.c - score messages with PCRE2 rules (matched with Hyperscan,
+ * PCRE2 where it cannot decide alone); tag or reject at eom
  *
  *	smtphookd -p spamfilter:rules=plugins/spamfilter/default.rules,tag=5,reject=10 -p maildump:...
  *
@@ -9,6 +10,12 @@
  *	reject=SCORE		score >= SCORE refuses the message, 550 5.7.1
  *	match_limit=N		PCRE2 match limit per match call (1000000)
  *	budget_ms=MS		slow-rule budget per rule and message (50; 0: none)
+ *	engine=hs|pcre2		hs (default): one Hyperscan pass per subject
+ *				and WHERE (rules_hs.h), PCRE2 only to confirm
+ *				prefilter hits and for what Hyperscan cannot
+ *				take; pcre2: every rule on every subject.  The
+ *				same matches (tests/unit/plugins/
+ *				test_spamfilter_diff.c)
  *	body_max=SIZE		scan at most this much of a message (256K; 0:
  *				all; K, M, G suffixes as sh_parse_size), as
  *				SpamAssassin's body_part_scan_size:
@@ -41,16 +48,22 @@
  * and, with JIT, a bounded JIT stack.  A rule that hits a limit (or fails
  * otherwise) counts as not matched and is not tried again on that
  * message; this is logged once per rule and message.  Once a message has
- * used SF_TIMED_AFTER_NS of regex time, each match is timed: a rule gets
+ * used SF_TIMED_AFTER_NS of regex time, each PCRE2 match is timed: a rule gets
  * SF_ALLOW_CALL_NS per match plus SF_ALLOW_BYTE_NS per subject octet, and
  * one that goes over that allowance by budget_ms in total (a leaky bucket
  * per rule and message) is likewise switched off for the message.  Linear
  * rules never come near it, however big the message; a backtracking rule
  * on hostile lines is stopped after about budget_ms.
  *
+ * With engine=hs, the whole lines of a chunk are first scanned in one
+ * call with the body screen (rules_hs_screen) and only the lines it
+ * reports are matched on their own.  Clock reads: two per hook call, one
+ * more every SF_CHECK_CALLS PCRE2 calls, and in timed mode two per PCRE2
+ * call; none per line or per Hyperscan scan.
+ *
  * Memory: the rules are compiled once at init; one match data, match
- * context and JIT stack serve every match (hooks run on the loop thread
- * only).  Per transaction: one allocation (line buffer, hit bitmaps, time
+ * context and JIT stack, the Hyperscan databases and one Hyperscan
+ * scratch serve every match (hooks run on the loop thread only).  Per transaction: one allocation (line buffer, hit bitmaps, time
  * per rule); per connection: the ip/helo hits.
  */
 #include <stdio.h>
@@ -243,8 +256,9 @@ sf_init(sh_ctx *ctx, const sh_arg *args, size_t nargs)
 	    sf->rules->count[RULE_HEADER] - sf->rules->count[RULE_BODY]);
 	if (sf->hs != NULL)
 		sh_log(ctx, SH_LOG_INFO, "engine hs: %zu rule(s) exact, %zu "
-		    "prefiltered and confirmed with PCRE2, %zu PCRE2 only",
-		    sf->hs->nexact, sf->hs->npre, sf->hs->npcre);
+		    "prefiltered and confirmed with PCRE2, %zu PCRE2 only; body "
+		    "screen: %s", sf->hs->nexact, sf->hs->npre, sf->hs->npcre,
+		    sf->hs->c[RULE_BODY].screen != NULL ? "yes" : "no");
 	else
 		sh_log(ctx, SH_LOG_INFO, "engine pcre2: every rule on every "
 		    "subject");
