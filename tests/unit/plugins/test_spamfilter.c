@@ -215,7 +215,8 @@ send_bounded(sh_harness *h, const char *msg, size_t len, const char *rules_heade
 
 	cr_assert_eq(send_msg(h, "a@example.net", msg, len, 0), 250);
 	dt = now() - t0;
-	cr_assert_lt(dt, 2.0, "took %.3f s", dt);
+	/* Under valgrind everything is 20-50 times slower. */
+	cr_assert_lt(dt, under_valgrind() ? 30.0 : 2.0, "took %.3f s", dt);
 	cr_assert_str_eq(header(h, "X-Spam-Rules"), rules_header);
 	sh_harness_free(h);
 }
@@ -889,7 +890,7 @@ Test(scoring, slow_rule_is_not_slow_in_hyperscan)
 	len += (size_t)sprintf(msg + len, "needle\r\n");
 	t0 = now();
 	cr_assert_eq(send_msg(h, "a@example.net", msg, len, 0), 250);
-	cr_assert_lt(now() - t0, 2.0);
+	cr_assert_lt(now() - t0, under_valgrind() ? 30.0 : 2.0);
 	cr_assert_str_eq(header(h, "X-Spam-Rules"), "NEEDLE");
 	sh_harness_free(h);
 	log = read_log();
