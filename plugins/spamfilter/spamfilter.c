@@ -63,8 +63,9 @@
  *
  * Memory: the rules are compiled once at init; one match data, match
  * context and JIT stack, the Hyperscan databases and one Hyperscan
- * scratch serve every match (hooks run on the loop thread only).  Per transaction: one allocation (line buffer, hit bitmaps, time
- * per rule); per connection: the ip/helo hits.
+ * scratch serve every match (hooks run on the loop thread only).  Per
+ * transaction: one allocation (line buffer, hit bitmaps, time per rule);
+ * per connection: the ip/helo hits.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -599,7 +599,8 @@ static const char *const samples[] = {
 	"Subject: URGENT ACCOUNT NOTICE!!!\r\n\r\n"
 	"Please verify your account at http://203.0.113.5/login\r\n",
 	"From: Alice <alice@example.org>\r\nSubject: Minutes of Tuesday's meeting\r\n"
-	"Message-ID: <123.456@example.org>\r\n\r\nHi all,\r\nthe minutes are attached.\r\n",
+	"Message-ID: <123.456@example.org>\r\n\r\nHi all,\r\n"
+	"the minutes are attached.\r\n",
 	"Subject: \r\nMessage-ID: broken\r\nTo: undisclosed-recipients:;\r\n\r\n"
 	"Buy V1AGRA and cialis now, 100% free!\r\nWire transfer via Western Union "
 	"to the beneficiary\r\n",
