@@ -10,7 +10,7 @@
 set -euo pipefail
 
 build_pkgs=(gcc libc6-dev make cmake pkg-config libev-dev libcriterion-dev
-	libssl-dev libpcre2-dev libc-ares-dev libcrypt-dev)
+	libssl-dev libpcre2-dev libc-ares-dev libcrypt-dev libhyperscan-dev)
 test_pkgs=(swaks libnet-ssleay-perl python3 postfix postgrey postfix-policyd-spf-python
 	dnsmasq-base haproxy valgrind openssl mandoc man-db
 	g++)

@@ -1,5 +1,6 @@
 /*
- * spamfilter.c - score messages with PCRE2 rules; tag or reject at eom
+ * spamfilter.c - score messages with PCRE2 rules (matched with Hyperscan,
+ * PCRE2 where it cannot decide alone); tag or reject at eom
  *
  *	smtphookd -p spamfilter:rules=plugins/spamfilter/default.rules,tag=5,reject=10 -p maildump:...
  *
@@ -9,6 +10,12 @@
  *	reject=SCORE		score >= SCORE refuses the message, 550 5.7.1
  *	match_limit=N		PCRE2 match limit per match call (1000000)
  *	budget_ms=MS		slow-rule budget per rule and message (50; 0: none)
+ *	engine=hs|pcre2		hs (default): one Hyperscan pass per subject
+ *				and WHERE (rules_hs.h), PCRE2 only to confirm
+ *				prefilter hits and for what Hyperscan cannot
+ *				take; pcre2: every rule on every subject.  The
+ *				same matches (tests/unit/plugins/
+ *				test_spamfilter_diff.c)
  *	body_max=SIZE		scan at most this much of a message (256K; 0:
  *				all; K, M, G suffixes as sh_parse_size), as
  *				SpamAssassin's body_part_scan_size:
@@ -41,17 +48,24 @@
  * and, with JIT, a bounded JIT stack.  A rule that hits a limit (or fails
  * otherwise) counts as not matched and is not tried again on that
  * message; this is logged once per rule and message.  Once a message has
- * used SF_TIMED_AFTER_NS of regex time, each match is timed: a rule gets
+ * used SF_TIMED_AFTER_NS of regex time, each PCRE2 match is timed: a rule gets
  * SF_ALLOW_CALL_NS per match plus SF_ALLOW_BYTE_NS per subject octet, and
  * one that goes over that allowance by budget_ms in total (a leaky bucket
  * per rule and message) is likewise switched off for the message.  Linear
  * rules never come near it, however big the message; a backtracking rule
  * on hostile lines is stopped after about budget_ms.
  *
+ * With engine=hs, the whole lines of a chunk are first scanned in one
+ * call with the body screen (rules_hs_screen) and only the lines it
+ * reports are matched on their own.  Clock reads: two per hook call, one
+ * more every SF_CHECK_CALLS PCRE2 calls, and in timed mode two per PCRE2
+ * call; none per line or per Hyperscan scan.
+ *
  * Memory: the rules are compiled once at init; one match data, match
- * context and JIT stack serve every match (hooks run on the loop thread
- * only).  Per transaction: one allocation (line buffer, hit bitmaps, time
- * per rule); per connection: the ip/helo hits.
+ * context and JIT stack, the Hyperscan databases and one Hyperscan
+ * scratch serve every match (hooks run on the loop thread only).  Per
+ * transaction: one allocation (line buffer, hit bitmaps, time per rule);
+ * per connection: the ip/helo hits.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +81,7 @@
 
 #include "helpers/sh_helpers.h"
 #include "rules.h"
+#include "rules_hs.h"
 
 #define SF_LINE_MAX 8192		/* body line buffer / piece size */
 #define SF_TIMED_AFTER_NS 10000000ULL	/* 10 ms of regex work per message */
@@ -75,6 +90,10 @@
 /* Regex time a rule may use per match without drawing on its budget. */
 #define SF_ALLOW_CALL_NS 2000		/* per match call */
 #define SF_ALLOW_BYTE_NS 200		/* per subject octet (5 MB/s) */
+/* Before timed mode, a hook call's regex time is read at its start and
+ * end, and after every SF_CHECK_CALLS PCRE2 calls in between, so a slow
+ * rule on a big chunk reaches timed mode within that many calls. */
+#define SF_CHECK_CALLS 16
 
 /* Plugin-wide state. */
 #define SF_BODY_MAX_DEFAULT (256 * 1024)
@@ -83,6 +102,7 @@ struct sf {
 	char *file;
 	struct rules *rules;
 	struct rules_matcher *m;
+	struct rules_hs *hs;		/* engine=hs; NULL: PCRE2 only */
 	int has_tag, has_reject;
 	int64_t tag, reject;		/* thousandths */
 	int64_t budget_ns;		/* per rule per message; 0: none */
@@ -105,7 +125,8 @@ struct sf_tx {
 	uint64_t total_ns;		/* regex time before timed mode */
 	int timed;			/* time each match */
 	uint64_t fed;			/* message octets scanned so far */
-	uint64_t clock;			/* timed mode: end of the last match */
+	uint64_t clock;			/* untimed: start of this stretch */
+	unsigned calls;			/* PCRE2 calls in this stretch */
 	size_t body_left;		/* body rules neither hit nor off */
 	size_t header_left;		/* header rules neither hit nor off */
 	int body;			/* the host said where the body starts */
@@ -116,7 +137,8 @@ struct sf_tx {
 };
 
 static const char *const sf_keys[] = {
-	"rules", "tag", "reject", "match_limit", "budget_ms", "body_max", NULL
+	"rules", "tag", "reject", "match_limit", "budget_ms", "body_max",
+	"engine", NULL
 };
 
 #define BIT_GET(b, i) (((b)[(i) >> 3] >> ((i) & 7)) & 1)
@@ -139,6 +161,7 @@ sf_free(struct sf *sf)
 {
 	if (sf == NULL)
 		return;
+	rules_hs_free(sf->hs);
 	rules_matcher_free(sf->m);
 	rules_free(sf->rules);
 	free(sf->file);
@@ -152,6 +175,7 @@ sf_init(sh_ctx *ctx, const sh_arg *args, size_t nargs)
 	uint64_t match_limit = RULES_MATCH_LIMIT;
 	uint64_t budget_ms = SF_BUDGET_MS_DEFAULT;
 	char err[RULES_ERR_MAX];
+	int use_hs = 1;
 	size_t i;
 
 	if (sf == NULL) {
@@ -192,6 +216,12 @@ sf_init(sh_ctx *ctx, const sh_arg *args, size_t nargs)
 				    "with a suffix K, M or G; at most 4G - 1)", v);
 				goto fail;
 			}
+		} else if (strcmp(k, "engine") == 0) {
+			if (strcmp(v, "hs") != 0 && strcmp(v, "pcre2") != 0) {
+				sh_error(ctx, "engine=%s: not hs or pcre2", v);
+				goto fail;
+			}
+			use_hs = v[0] == 'h';
 		} else if (strcmp(k, "budget_ms") == 0) {
 			if (sh_parse_uint(v, 3600000, &budget_ms) < 0) {
 				sh_error(ctx, "budget_ms=%s: not a number of "
@@ -214,6 +244,10 @@ sf_init(sh_ctx *ctx, const sh_arg *args, size_t nargs)
 		sh_error(ctx, "out of memory");
 		goto fail;
 	}
+	if (use_hs && rules_hs_build(sf->rules, &sf->hs, err, sizeof(err)) < 0) {
+		sh_error(ctx, "%s: %s", sf->file, err);
+		goto fail;
+	}
 	sf->budget_ns = (int64_t)budget_ms * 1000000;
 	sf->bm = (sf->rules->n + 7) / 8;
 	sh_log(ctx, SH_LOG_INFO, "%zu rule(s) from %s (%zu JIT-compiled: %zu "
@@ -221,6 +255,14 @@ sf_init(sh_ctx *ctx, const sh_arg *args, size_t nargs)
 	    sf->rules->njit, sf->rules->count[RULE_HEADER],
 	    sf->rules->count[RULE_BODY], sf->rules->n -
 	    sf->rules->count[RULE_HEADER] - sf->rules->count[RULE_BODY]);
+	if (sf->hs != NULL)
+		sh_log(ctx, SH_LOG_INFO, "engine hs: %zu rule(s) exact, %zu "
+		    "prefiltered and confirmed with PCRE2, %zu PCRE2 only; body "
+		    "screen: %s", sf->hs->nexact, sf->hs->npre, sf->hs->npcre,
+		    sf->hs->c[RULE_BODY].screen != NULL ? "yes" : "no");
+	else
+		sh_log(ctx, SH_LOG_INFO, "engine pcre2: every rule on every "
+		    "subject");
 	sh_plugin_set(ctx, sf);
 	return 0;
 fail:
@@ -237,35 +279,76 @@ sf_fini(sh_ctx *ctx)
 /* ---- matching ---- */
 
 /*
- * run_rule - match rule i against subject, record a hit in hit.  With a
- * transaction, rules already hit or switched off are skipped, limits and
- * the time budget switch the rule off for the rest of the message (logged
- * once).  Returns 1 on a (new) match.
+ * settle - record what a match of rule i found: a hit in hit, or with a
+ * transaction the rule switched off (off); either way a transaction's
+ * rule is decided and leaves the count of rules left to try.
+ */
+static void
+settle(const struct sf *sf, struct sf_tx *tx, unsigned char *hit, size_t i,
+    int matched, int off)
+{
+	enum rule_where w = sf->rules->v[i].where;
+
+	if (matched)
+		BIT_SET(hit, i);
+	else if (off && tx != NULL)
+		BIT_SET(tx->off, i);
+	if (tx != NULL && (matched || off)) {
+		if (w == RULE_BODY)
+			tx->body_left--;
+		else if (w == RULE_HEADER)
+			tx->header_left--;
+	}
+}
+
+/* stretch_check - before timed mode: add the regex time since the last
+ * read to the message's total, enter timed mode past SF_TIMED_AFTER_NS */
+static void
+stretch_check(struct sf_tx *tx)
+{
+	uint64_t t = now_ns();
+
+	tx->total_ns += t - tx->clock;
+	tx->clock = t;
+	tx->calls = 0;
+	if (tx->total_ns > SF_TIMED_AFTER_NS)
+		tx->timed = 1;
+}
+
+/*
+ * run_rule - match rule i against subject with PCRE2, record a hit in
+ * hit.  With a transaction, rules already hit or switched off are
+ * skipped, limits and the time budget switch the rule off for the rest of
+ * the message (logged once).  Returns 1 on a (new) match.
  */
 static int
 run_rule(sh_ctx *ctx, struct sf *sf, struct sf_tx *tx, unsigned char *hit,
     size_t i, const void *subject, size_t len, uint32_t options)
 {
 	const struct rule *r = &sf->rules->v[i];
-	uint64_t t1;
+	int timed = tx != NULL && tx->timed && sf->budget_ns > 0;
+	uint64_t t0;
 	int64_t dt;
 	int rc, prc = 0, off = 0;
 	char msg[160];
 
 	if (BIT_GET(hit, i) || (tx != NULL && BIT_GET(tx->off, i)))
 		return 0;
+	t0 = timed ? now_ns() : 0;
 	rc = rules_match(sf->m, r, subject, len, options, &prc);
-	if (tx != NULL && tx->timed) {
+	if (tx != NULL && !tx->timed && sf->budget_ns > 0 &&
+	    ++tx->calls >= SF_CHECK_CALLS)
+		stretch_check(tx);
+	if (timed) {
 		/* A leaky bucket: time beyond the allowance fills it,
 		 * time under it drains it (never below empty, so a long
-		 * message banks no credit for a later slow stretch). */
-		t1 = now_ns();
-		dt = (int64_t)(t1 - tx->clock) - (int64_t)(SF_ALLOW_CALL_NS +
+		 * message banks no credit for a later slow stretch).  Only
+		 * PCRE2 calls are timed: a Hyperscan scan is linear. */
+		dt = (int64_t)(now_ns() - t0) - (int64_t)(SF_ALLOW_CALL_NS +
 		    (uint64_t)len * SF_ALLOW_BYTE_NS);
 		tx->level[i] += dt;
 		if (tx->level[i] < 0)
 			tx->level[i] = 0;
-		tx->clock = t1;
 		if (tx->level[i] > sf->budget_ns && rc == 0) {
 			off = 1;
 			sh_log(ctx, SH_LOG_WARN, "rule %s (%s:%u, %s) is too slow "
@@ -286,43 +369,131 @@ run_rule(sh_ctx *ctx, struct sf *sf, struct sf_tx *tx, unsigned char *hit,
 		    ", not tried again on this message" : "");
 		off = 1;
 	}
-	if (rc == 1)
-		BIT_SET(hit, i);
-	else if (off && tx != NULL)
-		BIT_SET(tx->off, i);
-	if (tx != NULL && (rc == 1 || off)) {
-		if (r->where == RULE_BODY)
-			tx->body_left--;
-		else if (r->where == RULE_HEADER)
-			tx->header_left--;
-	}
+	settle(sf, tx, hit, i, rc == 1, off);
 	return rc == 1;
 }
 
 /*
- * begin_batch / end_batch - around a batch of matches.  Before timed mode
- * the batch as a whole is timed (two clock reads per line, not per
- * match); in timed mode each match ends with a clock read, which is the
- * start of the next one (tx->clock).
+ * begin_batch / end_batch - around a hook call's matches.  Before timed
+ * mode the call as a whole is timed (two clock reads per hook call, one
+ * more every SF_CHECK_CALLS PCRE2 calls); in timed mode each PCRE2 call is
+ * timed on its own (run_rule).
  */
-static uint64_t
+static void
 begin_batch(const struct sf *sf, struct sf_tx *tx)
 {
-	if (sf->budget_ns == 0)
-		return 0;
-	if (tx->timed)
-		tx->clock = now_ns();
-	return tx->timed ? 0 : now_ns();
+	if (sf->budget_ns == 0 || tx->timed)
+		return;
+	tx->clock = now_ns();
+	tx->calls = 0;
 }
 
 static void
-end_batch(const struct sf *sf, struct sf_tx *tx, uint64_t t0)
+end_batch(const struct sf *sf, struct sf_tx *tx)
 {
-	if (tx->timed || sf->budget_ns == 0)
+	if (sf->budget_ns == 0 || tx->timed)
 		return;
-	tx->total_ns += now_ns() - t0;
-	if (tx->total_ns > SF_TIMED_AFTER_NS)
-		tx->timed = 1;
+	stretch_check(tx);
+}
+
+/* One subject through the Hyperscan databases of a class. */
+struct scan {
+	sh_ctx *ctx;
+	struct sf *sf;
+	struct sf_tx *tx;		/* NULL: ip and helo rules */
+	unsigned char *hit;
+	const char *name;		/* header rules: the field's name */
+	size_t name_len;
+	const void *s;
+	size_t len;
+	uint32_t opts;			/* PCRE2_NOTBOL/NOTEOL of a piece */
+};
+
+/* wanted - rule i is still to be tried on this subject */
+static int
+wanted(const struct scan *sc, size_t i)
+{
+	const struct rule *r = &sc->sf->rules->v[i];
+
+	if (BIT_GET(sc->hit, i) || (sc->tx != NULL && BIT_GET(sc->tx->off, i)))
+		return 0;
+	return r->where != RULE_HEADER || sh_ascii_caseeq(r->header,
+	    r->header_len, sc->name, sc->name_len);
+}
+
+/* class_left - rules of the class still undecided in the transaction */
+static size_t
+class_left(const struct scan *sc, enum rule_where w)
+{
+	if (sc->tx == NULL)
+		return 1;
+	return w == RULE_BODY ? sc->tx->body_left : w == RULE_HEADER ?
+	    sc->tx->header_left : 1;
+}
+
+/*
+ * on_hit - Hyperscan reports rule i on the subject.  An exact rule on a
+ * whole subject is a match; a prefilter hit, or any hit on a piece of a
+ * long line (Hyperscan knows no NOTBOL/NOTEOL, so without them it finds
+ * a superset), is confirmed with PCRE2.  Prefilter rules on a piece are
+ * left to PCRE2 after the scan: their superset is without NOTBOL/NOTEOL.
+ */
+static int
+on_hit(size_t i, void *arg)
+{
+	struct scan *sc = arg;
+	enum rule_where w = sc->sf->rules->v[i].where;
+	int mode = sc->sf->hs->mode[i];
+
+	if (!wanted(sc, i))
+		return 0;
+	if (mode == RULES_HS_EXACT && sc->opts == 0)
+		settle(sc->sf, sc->tx, sc->hit, i, 1, 0);
+	else if (mode == RULES_HS_EXACT || sc->opts == 0)
+		run_rule(sc->ctx, sc->sf, sc->tx, sc->hit, i, sc->s, sc->len,
+		    sc->opts);
+	/* Stop once every rule of the class is decided. */
+	return class_left(sc, w) == 0;
+}
+
+/* run_list - PCRE2 for the wanted rules of v[0..n) */
+static void
+run_list(struct scan *sc, enum rule_where w, const size_t *v, size_t n)
+{
+	for (size_t k = 0; k < n && class_left(sc, w) > 0; k++)
+		if (wanted(sc, v[k]))
+			run_rule(sc->ctx, sc->sf, sc->tx, sc->hit, v[k], sc->s,
+			    sc->len, sc->opts);
+}
+
+/*
+ * match_class - the rules of class w on one subject: with engine=hs one
+ * Hyperscan pass plus PCRE2 for what it cannot decide, else PCRE2 for
+ * each rule.  For header rules, name is the field's name.
+ */
+static void
+match_class(sh_ctx *ctx, struct sf *sf, struct sf_tx *tx, unsigned char *hit,
+    enum rule_where w, const char *name, size_t name_len, const void *s,
+    size_t len, uint32_t opts)
+{
+	const struct rules *rs = sf->rules;
+	struct scan sc = { ctx, sf, tx, hit, name, name_len, s, len, opts };
+	const struct rules_hs_class *c;
+	int rc, bad_utf = 0;
+
+	if (rs->count[w] == 0 || class_left(&sc, w) == 0)
+		return;
+	if (sf->hs == NULL ||
+	    (rc = rules_hs_scan(sf->hs, w, s, len, on_hit, &sc, &bad_utf)) < 0) {
+		run_list(&sc, w, rs->idx[w], rs->count[w]);
+		return;
+	}
+	c = &sf->hs->c[w];
+	run_list(&sc, w, c->pcre, c->npcre);
+	if (opts != 0)
+		run_list(&sc, w, c->pre, c->npre);
+	if (bad_utf)
+		run_list(&sc, w, c->utf, c->nutf);
 }
 
 static void
@@ -354,20 +525,16 @@ conn_state(sh_ctx *ctx, struct sf *sf)
 		return c;
 	if (!c->ip_done && si->peer_addr != NULL) {
 		c->ip_done = 1;
-		for (k = 0; k < rs->count[RULE_IP]; k++)
-			run_rule(ctx, sf, NULL, c->hit, rs->idx[RULE_IP][k],
-			    si->peer_addr, strlen(si->peer_addr), 0);
+		match_class(ctx, sf, NULL, c->hit, RULE_IP, NULL, 0,
+		    si->peer_addr, strlen(si->peer_addr), 0);
 	}
 	if (si->helo != NULL && (c->helo == NULL || strcmp(c->helo, si->helo) != 0)) {
 		free(c->helo);
 		c->helo = strdup(si->helo);
-		for (k = 0; k < rs->count[RULE_HELO]; k++) {
-			size_t i = rs->idx[RULE_HELO][k];
-
-			BIT_CLR(c->hit, i);
-			run_rule(ctx, sf, NULL, c->hit, i, si->helo,
-			    strlen(si->helo), 0);
-		}
+		for (k = 0; k < rs->count[RULE_HELO]; k++)
+			BIT_CLR(c->hit, rs->idx[RULE_HELO][k]);
+		match_class(ctx, sf, NULL, c->hit, RULE_HELO, NULL, 0, si->helo,
+		    strlen(si->helo), 0);
 	}
 	return c;
 }
@@ -384,8 +551,7 @@ tx_state(sh_ctx *ctx, struct sf *sf)
 	const sh_tx_info *ti;
 	struct sf_conn *c;
 	struct sf_tx *tx = sh_tx_get(ctx);
-	size_t base, k, j, i;
-	uint64_t t0;
+	size_t base, k, j;
 
 	if (tx != NULL)
 		return tx;
@@ -404,20 +570,17 @@ tx_state(sh_ctx *ctx, struct sf *sf)
 	if ((c = conn_state(ctx, sf)) != NULL)
 		for (k = 0; k < sf->bm; k++)
 			tx->hit[k] |= c->hit[k];
-	t0 = begin_batch(sf, tx);
+	begin_batch(sf, tx);
 	if (ti->sender != NULL)
-		for (k = 0; k < rs->count[RULE_FROM]; k++)
-			run_rule(ctx, sf, tx, tx->hit, rs->idx[RULE_FROM][k],
-			    ti->sender->address, strlen(ti->sender->address), 0);
+		match_class(ctx, sf, tx, tx->hit, RULE_FROM, NULL, 0,
+		    ti->sender->address, strlen(ti->sender->address), 0);
 	for (j = 0; j < ti->nrcpts; j++) {
 		const char *a = ti->rcpts[j]->address;
 
-		for (k = 0; k < rs->count[RULE_RCPT]; k++) {
-			i = rs->idx[RULE_RCPT][k];
-			run_rule(ctx, sf, tx, tx->hit, i, a, strlen(a), 0);
-		}
+		match_class(ctx, sf, tx, tx->hit, RULE_RCPT, NULL, 0, a,
+		    strlen(a), 0);
 	}
-	end_batch(sf, tx, t0);
+	end_batch(sf, tx);
 	return tx;
 }
 
@@ -435,24 +598,16 @@ sf_header(sh_ctx *ctx, const char *name, size_t name_len, const char *value,
     size_t value_len)
 {
 	struct sf *sf = sh_plugin_get(ctx);
-	const struct rules *rs = sf->rules;
 	struct sf_tx *tx = tx_state(ctx, sf);
-	uint64_t t0;
-	size_t k;
 
 	if (tx == NULL)
 		return SH_CONTINUE;	/* out of memory: eom answers */
 	if (tx->header_left == 0)
 		return SH_ACCEPT;	/* no more headers for me */
-	t0 = begin_batch(sf, tx);
-	for (k = 0; k < rs->count[RULE_HEADER]; k++) {
-		size_t i = rs->idx[RULE_HEADER][k];
-		const struct rule *r = &rs->v[i];
-
-		if (sh_ascii_caseeq(r->header, r->header_len, name, name_len))
-			run_rule(ctx, sf, tx, tx->hit, i, value, value_len, 0);
-	}
-	end_batch(sf, tx, t0);
+	begin_batch(sf, tx);
+	match_class(ctx, sf, tx, tx->hit, RULE_HEADER, name, name_len, value,
+	    value_len, 0);
+	end_batch(sf, tx);
 	return tx->header_left == 0 ? SH_ACCEPT : SH_CONTINUE;
 }
 
@@ -464,11 +619,8 @@ static void
 piece(sh_ctx *ctx, struct sf *sf, struct sf_tx *tx, const unsigned char *p,
     size_t len, int last)
 {
-	const struct rules *rs = sf->rules;
 	int first = !tx->cont;
 	uint32_t opts;
-	uint64_t t0;
-	size_t k;
 
 	if (last && len > 0 && p[len - 1] == '\r')
 		len--;
@@ -476,10 +628,7 @@ piece(sh_ctx *ctx, struct sf *sf, struct sf_tx *tx, const unsigned char *p,
 	if (!first && len == 0)
 		return;			/* only the line end was left */
 	opts = (first ? 0 : PCRE2_NOTBOL) | (last ? 0 : PCRE2_NOTEOL);
-	t0 = begin_batch(sf, tx);
-	for (k = 0; k < rs->count[RULE_BODY] && tx->body_left > 0; k++)
-		run_rule(ctx, sf, tx, tx->hit, rs->idx[RULE_BODY][k], p, len, opts);
-	end_batch(sf, tx, t0);
+	match_class(ctx, sf, tx, tx->hit, RULE_BODY, NULL, 0, p, len, opts);
 }
 
 /*
@@ -508,6 +657,103 @@ keep_line_tail(struct sf_tx *tx, const unsigned char *data, size_t len)
 }
 
 /*
+ * A screened region of a chunk: whole lines scanned at once with the
+ * screen database (rules_hs_screen); the end offsets it reported, in
+ * order, or all lines marked when there were more than SF_SCREEN_MAX.
+ */
+#define SF_SCREEN_MAX 64
+
+struct region {
+	struct scan *sc;		/* for wanted() */
+	const unsigned char *base;	/* region start (a line start) */
+	size_t len;			/* through the last "\n" */
+	int all;			/* every line is to be matched */
+	size_t n, next;			/* ends[0..n), next to look at */
+	unsigned long long ends[SF_SCREEN_MAX];
+};
+
+static int
+on_screen_at(size_t rule, unsigned long long end, void *arg)
+{
+	struct region *rg = arg;
+
+	if (!wanted(rg->sc, rule))
+		return 0;
+	if (rg->n == SF_SCREEN_MAX) {
+		rg->all = 1;
+		return 1;
+	}
+	rg->ends[rg->n++] = end;
+	return 0;
+}
+
+static int
+cmp_end(const void *a, const void *b)
+{
+	unsigned long long x = *(const unsigned long long *)a;
+	unsigned long long y = *(const unsigned long long *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * screen_region - screen the whole lines at data[0..n) (n > 0).  No
+ * screen, or a Hyperscan error: every line is matched on its own.
+ */
+static void
+screen_region(struct sf *sf, struct sf_tx *tx, struct region *rg,
+    const unsigned char *data, size_t n)
+{
+	const unsigned char *nl = memrchr(data, '\n', n);
+	struct scan sc = { NULL, sf, tx, tx->hit, NULL, 0, NULL, 0, 0 };
+
+	rg->base = data;
+	rg->len = nl != NULL ? (size_t)(nl + 1 - data) : 0;
+	rg->all = rg->n = rg->next = 0;
+	if (rg->len == 0)
+		return;
+	rg->sc = &sc;
+	if (rules_hs_screen(sf->hs, data, rg->len, on_screen_at, rg) < 0)
+		rg->all = 1;
+	rg->sc = NULL;
+	qsort(rg->ends, rg->n, sizeof(rg->ends[0]), cmp_end);
+}
+
+/*
+ * clean_line - whether the line data[0..k) (its "\n" at data[k]) lies in
+ * the screened region with no reported end inside it: then only the PCRE2-
+ * only body rules need to see it.  Lines are asked about in order.
+ */
+static int
+clean_line(struct region *rg, const unsigned char *data, size_t k)
+{
+	size_t off, last;
+
+	if (rg->len == 0 || data < rg->base || data + k >= rg->base + rg->len)
+		return 0;
+	if (rg->all)
+		return 0;
+	off = (size_t)(data - rg->base);
+	last = off + k;			/* the "\n" */
+	while (rg->next < rg->n && rg->ends[rg->next] < off)
+		rg->next++;
+	return rg->next == rg->n || rg->ends[rg->next] > last;
+}
+
+/* clean_piece - a screened-clean line: its PCRE2-only body rules only */
+static void
+clean_piece(sh_ctx *ctx, struct sf *sf, struct sf_tx *tx,
+    const unsigned char *p, size_t len)
+{
+	struct scan sc = { ctx, sf, tx, tx->hit, NULL, 0, p, len, 0 };
+	const struct rules_hs_class *c = &sf->hs->c[RULE_BODY];
+
+	if (len > 0 && p[len - 1] == '\r')
+		sc.len--;
+	run_list(&sc, RULE_BODY, c->pcre, c->npcre);
+}
+
+/*
  * feed - split data into lines, reassembling across calls in tx->buf.
  * A line is handed to piece() whole when it fits SF_LINE_MAX octets
  * (CR included), else in pieces of SF_LINE_MAX octets; a piece is only
@@ -519,6 +765,7 @@ feed(sh_ctx *ctx, struct sf *sf, struct sf_tx *tx, const unsigned char *data,
 {
 	const unsigned char *nl;
 	size_t room, scan, k;
+	struct region rg = { 0 };
 
 	while (n > 0 && tx->body_left > 0) {
 		if (tx->len > 0) {
@@ -543,10 +790,19 @@ feed(sh_ctx *ctx, struct sf *sf, struct sf_tx *tx, const unsigned char *data,
 				n = 0;
 			}
 		} else {
+			/* Whole lines from here to the chunk's last line end:
+			 * one screen scan, then only the lines it reports are
+			 * matched on their own. */
+			if (rg.base == NULL && sf->hs != NULL &&
+			    sf->hs->c[RULE_BODY].screen != NULL)
+				screen_region(sf, tx, &rg, data, n);
 			scan = n < SF_LINE_MAX + 1 ? n : SF_LINE_MAX + 1;
 			if ((nl = memchr(data, '\n', scan)) != NULL) {
 				k = (size_t)(nl - data);
-				piece(ctx, sf, tx, data, k, 1);
+				if (!tx->cont && clean_line(&rg, data, k))
+					clean_piece(ctx, sf, tx, data, k);
+				else
+					piece(ctx, sf, tx, data, k, 1);
 				data += k + 1;
 				n -= k + 1;
 			} else if (n > SF_LINE_MAX) {
@@ -600,7 +856,9 @@ sf_chunk(sh_ctx *ctx, const unsigned char *data, size_t len)
 		return SH_ACCEPT;
 	if (sf->body_max > 0 && len > sf->body_max - tx->fed)
 		len = (size_t)(sf->body_max - tx->fed);
+	begin_batch(sf, tx);
 	feed(ctx, sf, tx, data, len);
+	end_batch(sf, tx);
 	tx->fed += len;
 	/* With every body rule decided, or body_max scanned, the rest of the
 	 * body is not needed. */
@@ -624,7 +882,9 @@ sf_eom(sh_ctx *ctx)
 		return sh_tempfail(ctx, 451, "4.3.0", "Out of memory, try again later");
 	/* A last line without a line end. */
 	if (tx->len > 0 && tx->body_left > 0) {
+		begin_batch(sf, tx);
 		piece(ctx, sf, tx, tx->buf, tx->len, 1);
+		end_batch(sf, tx);
 		tx->len = 0;
 	}
 	list[0] = '\0';

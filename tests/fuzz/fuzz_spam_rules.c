@@ -7,11 +7,16 @@
  * consistent rules (labels, WHERE indexes, scores that survive a
  * format/parse round trip) whose regexes then run, under tight PCRE2
  * limits, over the input itself as the subject, with and without
- * NOTBOL/NOTEOL.  The rules module is compiled in directly:
+ * NOTBOL/NOTEOL.  The same rules are then compiled for Hyperscan
+ * (rules_hs.c) and the input scanned once per WHERE: a rule Hyperscan
+ * takes exactly must answer as PCRE2 does on the input, and one it only
+ * prefilters must be reported wherever PCRE2 matches (differential
+ * fuzzing of the two engines; PCRE2 limits excepted).  The rules modules
+ * are compiled in directly:
  *
  *	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
- *	    -Isdk tests/fuzz/fuzz_spam_rules.c sdk/helpers/lists.c -lpcre2-8 \
- *	    -o fuzz_spam_rules
+ *	    -Isdk -I/usr/include/hs tests/fuzz/fuzz_spam_rules.c \
+ *	    sdk/helpers/lists.c -lpcre2-8 -lhs -lstdc++ -lm -o fuzz_spam_rules
  *	./fuzz_spam_rules -max_total_time=120 tests/fuzz/corpus/fuzz_spam_rules
  */
 #include <stdint.h>
@@ -19,6 +24,7 @@
 #include <string.h>
 
 #include "../../plugins/spamfilter/rules.c"
+#include "../../plugins/spamfilter/rules_hs.c"
 
 #define CHECK(c) do { if (!(c)) abort(); } while (0)
 #define MATCH_RULES_MAX 16	/* rules run per input (speed) */
@@ -76,6 +82,51 @@ check_rules(const struct rules *r, unsigned lines)
 	CHECK(jit == r->njit);
 }
 
+static int
+note_hit(size_t rule, void *arg)
+{
+	unsigned char *bits = arg;
+
+	bits[rule >> 3] |= (unsigned char)(1u << (rule & 7));
+	return 0;
+}
+
+/* check_hs - Hyperscan against PCRE2 on the input as the subject */
+static void
+check_hs(const struct rules *r, const uint8_t *data, size_t size)
+{
+	struct rules_hs *h;
+	unsigned char *bits;
+	char err[RULES_ERR_MAX];
+	size_t w, k;
+
+	if (rules_hs_build(r, &h, err, sizeof(err)) < 0)
+		return;			/* out of memory: nothing to compare */
+	bits = calloc(1, r->n / 8 + 1);
+	CHECK(bits != NULL);
+	for (w = 0; w < RULE_WHERE_COUNT; w++) {
+		int bad_utf = 0, rc;
+
+		rc = rules_hs_scan(h, w, data, size, note_hit, bits, &bad_utf);
+		CHECK(rc == 0 || rc == -1);
+		for (k = 0; rc == 0 && k < r->count[w] && k < MATCH_RULES_MAX; k++) {
+			size_t i = r->idx[w][k];
+			int hs = (bits[i >> 3] >> (i & 7)) & 1, pc;
+
+			if (h->mode[i] == RULES_HS_PCRE ||
+			    ((r->v[i].flags & RULE_F_U) && bad_utf))
+				continue;
+			pc = rules_match(matcher, &r->v[i], data, size, 0, NULL);
+			if (pc < 0)
+				continue;	/* PCRE2 gave up */
+			CHECK(!pc || hs);	/* no match lost */
+			CHECK(h->mode[i] != RULES_HS_EXACT || pc == hs);
+		}
+	}
+	free(bits);
+	rules_hs_free(h);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 int
@@ -108,6 +159,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(rc == 1 || rc == 0 || rc == RULES_LIMIT ||
 			    rc == RULES_ERROR);
 		}
+	check_hs(r, data, size);
 	rules_free(r);
 	return 0;
 }
