@@ -272,13 +272,13 @@ set_proxy_protocol(struct config *c, const char *arg, char *err, size_t errsize)
 static int
 set_proxy_trusted(struct config *c, const char *arg, char *err, size_t errsize)
 {
-	char why[128];
+	return cidr_list_parse(arg, &c->proxy_trusted, err, errsize);
+}
 
-	if (cidr_list_parse(arg, &c->proxy_trusted, why, sizeof(why)) < 0) {
-		snprintf(err, errsize, "%s", why);
-		return -1;
-	}
-	return 0;
+static int
+set_xclient(struct config *c, const char *arg, char *err, size_t errsize)
+{
+	return cidr_list_parse(arg, &c->xclient, err, errsize);
 }
 
 static int
@@ -378,6 +378,7 @@ static const struct config_option options[] = {
 	{ "shutdown-timeout", 0, "SECONDS", "how long running transactions may finish on SIGTERM (default 30)", set_shutdown_timeout },
 	{ "no-pipelining", 0, NULL, "do not advertise or allow PIPELINING", set_no_pipelining },
 	{ "proxy-protocol", 0, NULL, "expect a HAProxy PROXY v1/v2 header on every connection", set_proxy_protocol },
+	{ "xclient", 0, "LIST", "networks allowed to use XCLIENT (Postfix extension; default none)", set_xclient },
 	{ "proxy-trusted", 0, "LIST", "networks allowed to send it (default 127.0.0.0/8;::1); others are closed without a reply", set_proxy_trusted },
 	{ "bare-lf", 0, "reject|normalize", "what a bare LF/CR in a message gets (default reject)", set_bare_lf },
 	{ "reject-early-talkers", 0, NULL, "refuse clients that talk before the greeting (554)", set_reject_early },

@@ -55,6 +55,7 @@ struct config {
 	int auth_insecure;
 	int proxy_protocol;		/* a PROXY header on every connection */
 	struct cidr_list proxy_trusted;	/* who may send it */
+	struct cidr_list xclient;	/* who may use XCLIENT (none) */
 	/* Strings read from -c FILE live here until exit. */
 	char *file_storage[8];
 	size_t nfile_storage;

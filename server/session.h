@@ -91,6 +91,8 @@ struct session {
 	unsigned pipelined_ahead : 1;	/* more input followed the last command */
 	unsigned proxy_wait : 1;	/* the PROXY header is still to come */
 	unsigned per_ip_counted : 1;	/* peer_key is in srv->per_ip */
+	unsigned xclient_ok : 1;	/* --xclient lets this peer use it */
+	unsigned helo_from_xclient : 1;	/* a later HELO/EHLO keeps it */
 	enum auth_phase auth;		/* the AUTH exchange (smtp_auth.c) */
 	unsigned auth_failures;
 	char *auth_login_user;		/* AUTH LOGIN: the user, until the password */

@@ -33,6 +33,12 @@ void session_enter(struct session *s, enum session_state st);
 /* session_greet - after accept (and the PROXY header): the greeting pause
  * or the connect hooks, then the greeting */
 void session_greet(struct session *s);
+/* smtp_xclient.c: Postfix's XCLIENT (--xclient) */
+#define XCLIENT_CAPABILITY \
+	"XCLIENT NAME ADDR PORT PROTO HELO LOGIN DESTADDR DESTPORT REVERSE_NAME"
+void cmd_xclient(struct session *s, const char *args, size_t len);
+/* session_start - run the connect hooks; the greeting follows */
+void session_start(struct session *s);
 /* smtp_proxy.c: the PROXY header phase (--proxy-protocol); a balancer
  * sends it at once, so a short bound */
 #define PROXY_HEADER_TIMEOUT 5.0

@@ -47,6 +47,7 @@ static const char *const verb_names[SMTP_VERB_COUNT] = {
 	[SMTP_VERB_HELP] = "HELP",
 	[SMTP_VERB_STARTTLS] = "STARTTLS",
 	[SMTP_VERB_AUTH] = "AUTH",
+	[SMTP_VERB_XCLIENT] = "XCLIENT",
 };
 
 /* The verbs by first letter (SMTP_VERB_UNKNOWN: no more); a new verb
@@ -63,6 +64,7 @@ static const enum smtp_verb verbs_by_letter[26][2] = {
 	['R' - 'A'] = { SMTP_VERB_RCPT, SMTP_VERB_RSET },
 	['S' - 'A'] = { SMTP_VERB_STARTTLS },
 	['V' - 'A'] = { SMTP_VERB_VRFY },
+	['X' - 'A'] = { SMTP_VERB_XCLIENT },
 };
 
 /* is_alpha - ASCII letter, independent of the locale */

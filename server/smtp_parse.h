@@ -52,6 +52,7 @@ enum smtp_verb {
 	SMTP_VERB_HELP,
 	SMTP_VERB_STARTTLS,
 	SMTP_VERB_AUTH,
+	SMTP_VERB_XCLIENT,		/* Postfix's XCLIENT (smtp_xclient.c) */
 	SMTP_VERB_COUNT
 };
 

@@ -91,6 +91,9 @@ static const struct smtp_command commands[SMTP_VERB_COUNT] = {
 	[SMTP_VERB_STARTTLS] = { ST_ANY_CMD, CMD_NO_ARGS, "STARTTLS", NULL, cmd_starttls },
 	[SMTP_VERB_AUTH] = { ST(SESSION_READY), CMD_NEED_ARGS,
 		"AUTH mechanism [initial-response]", NULL, cmd_auth },
+	[SMTP_VERB_XCLIENT] = { ST(SESSION_INIT) | ST(SESSION_READY), CMD_NEED_ARGS,
+		"XCLIENT attribute=value ...", "Error: MAIL transaction in progress",
+		cmd_xclient },
 };
 
 static const char *const state_names[] = {
@@ -168,7 +171,7 @@ session_refused(struct session *s, const char *reason)
 }
 
 /* session_start - run the connect hooks; the greeting follows */
-static void
+void
 session_start(struct session *s)
 {
 	s->connect_hooks_ran = 1;
@@ -192,8 +195,13 @@ helo_done(void *owner, sh_verdict v)
 		free(name);
 		return;
 	}
-	free(s->helo);
-	s->helo = name;
+	if (s->helo_from_xclient) {
+		/* XCLIENT_README: its HELO is not reset by the client's */
+		free(name);
+	} else {
+		free(s->helo);
+		s->helo = name;
+	}
 	s->info.helo = s->helo;
 	s->esmtp = extended != 0;
 	s->info.esmtp = s->esmtp;
@@ -217,6 +225,9 @@ helo_done(void *owner, sh_verdict v)
 		n += snprintf(caps + n, sizeof(caps) - (size_t)n, "AUTH%s%s\n",
 		    (cfg->auth_mechs & CONFIG_AUTH_PLAIN) ? " PLAIN" : "",
 		    (cfg->auth_mechs & CONFIG_AUTH_LOGIN) ? " LOGIN" : "");
+	if (s->xclient_ok)
+		n += snprintf(caps + n, sizeof(caps) - (size_t)n, "%s\n",
+		    XCLIENT_CAPABILITY);
 	snprintf(caps + n, sizeof(caps) - (size_t)n,
 	    "8BITMIME\nSMTPUTF8\nENHANCEDSTATUSCODES\nDSN\nCHUNKING");
 	session_reply(s, 250, NULL, "%s", caps);
@@ -1113,6 +1124,8 @@ session_accept_proxied(struct server *srv, int fd, const struct sockaddr *peer,
 void
 session_greet(struct session *s)
 {
+	/* XCLIENT is judged on this peer, not on the ones it names. */
+	s->xclient_ok = cidr_list_match(&s->srv->cfg->xclient, s->peer_key);
 	if (s->srv->cfg->greet_pause > 0)
 		conn_pause(&s->conn, s->srv->cfg->greet_pause);
 	else
@@ -1246,8 +1259,8 @@ session_log_close(struct session *s)
 	static const enum smtp_verb order[] = { SMTP_VERB_HELO, SMTP_VERB_EHLO,
 	    SMTP_VERB_MAIL, SMTP_VERB_RCPT, SMTP_VERB_DATA, SMTP_VERB_BDAT,
 	    SMTP_VERB_RSET, SMTP_VERB_NOOP, SMTP_VERB_VRFY, SMTP_VERB_EXPN,
-	    SMTP_VERB_HELP, SMTP_VERB_STARTTLS, SMTP_VERB_AUTH, SMTP_VERB_QUIT,
-	    SMTP_VERB_UNKNOWN };
+	    SMTP_VERB_HELP, SMTP_VERB_STARTTLS, SMTP_VERB_AUTH, SMTP_VERB_XCLIENT,
+	    SMTP_VERB_QUIT, SMTP_VERB_UNKNOWN };
 	char counters[512], helo[128] = "";
 	struct strbuf cb;
 	struct log_line l;

@@ -85,7 +85,7 @@ class HelpVersionTest(CmdlineTestCase):
                     "--greet-pause", "--shutdown-timeout", "--max-errors",
                     "--tls-cert", "--tls-key", "--tls-listen", "--require-tls",
                     "--tls-ciphers", "--tls-min-version", "--auth", "--auth-insecure",
-                    "--proxy-protocol", "--proxy-trusted"):
+                    "--proxy-protocol", "--proxy-trusted", "--xclient"):
             self.assertRegex(out, r"(?m)^\s+(-\w, )?%s\b" % re.escape(opt))
         for absent in ("--workers",):
             self.assertNotRegex(out, r"%s\b" % re.escape(absent))

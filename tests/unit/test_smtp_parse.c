@@ -66,7 +66,7 @@ Test(verb, every_verb_both_cases)
 {
 	static const char *const lower[SMTP_VERB_COUNT] = {
 		NULL, "helo", "ehlo", "mail", "rcpt", "data", "bdat", "rset",
-		"noop", "quit", "vrfy", "expn", "help", "starttls", "auth",
+		"noop", "quit", "vrfy", "expn", "help", "starttls", "auth", "xclient",
 	};
 	const char	*args;
 	size_t		 alen;
